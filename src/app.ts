@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { seedDemoData } from './demo-data.js';
+import { catalogRoutes, ProductService, StoreService } from './modules/catalog/index.js';
+import { IdentityService } from './modules/identity/index.js';
+import {
+  ReservationExpiryScheduler,
+  ReservationService,
+  reservationRoutes,
+  StockService,
+  stockRoutes,
+} from './modules/inventory/index.js';
+import { lockDataDir } from './platform/db/data-dir-lock.js';
+import type { Database } from './platform/db/database.js';
+import { isFullyMigrated, loadMigrations, migrate } from './platform/db/migrator.js';
+import { PgDatabase } from './platform/db/pg-database.js';
+import { PgliteDatabase } from './platform/db/pglite-database.js';
+import { registerAuthentication } from './platform/http/auth.js';
+import { registerHealthRoutes } from './platform/http/health.js';
+import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
+import type { RequestContext } from './platform/http/request-context.js';
+import { createHttpServer, type HttpServer } from './platform/http/server.js';
+import { newId } from './platform/ids.js';
+
+export const API_PREFIX = '/api/v1';
+const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
+const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
+const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
+const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  /** A database the caller owns (tests); otherwise one is opened from the config and closed with the app. */
+  database?: Database;
+}
+
+export interface App {
+  server: HttpServer;
+  database: Database;
+  /** The admin key generated on this start, when the operator did not provide one. */
+  generatedAdminKey: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: the only place that picks adapters and wires modules together. It opens
+ * the database, applies migrations, bootstraps the default tenant, builds the HTTP server and
+ * starts the background work. Nothing listens on a port here; main.ts does that.
+ */
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config, logger } = options;
+  const owned = options.database === undefined ? await openDatabase(config, logger) : undefined;
+  const database = options.database ?? (owned as OwnedDatabase).database;
+  try {
+    return await assemble(config, logger, database, owned?.release);
+  } catch (error) {
+    await owned?.database.close();
+    await owned?.release();
+    throw error;
+  }
+}
+
+async function assemble(config: Config, logger: Logger, database: Database, releaseDatabase?: () => Promise<void>): Promise<App> {
+  const migrations = await loadMigrations();
+  const applied = await migrate(database, migrations);
+  if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
+
+  const identity = new IdentityService(database);
+  const stores = new StoreService(database);
+  const products = new ProductService(database);
+  const stock = new StockService(database, products, stores);
+  products.setDeletionGuard(stock);
+  const reservations = new ReservationService(database, {
+    ttlDefaultSeconds: config.reservationTtlDefaultSeconds,
+    ttlMaxSeconds: config.reservationTtlMaxSeconds,
+  });
+  const expiry = new ReservationExpiryScheduler(database, reservations, logger.child({ component: 'reservation-expiry' }));
+  reservations.onExpiryScheduled((expiresAt) => expiry.notify(expiresAt));
+
+  const bootstrap = await identity.bootstrapTenant(config.defaultTenantId, 'Default tenant', config.adminApiKey);
+  if (bootstrap.generatedAdminKey !== undefined) {
+    // Shown once: only its hash is stored.
+    logger.warn(
+      { tenant: config.defaultTenantId, admin_api_key: undefined },
+      `Generated the admin API key of tenant "${config.defaultTenantId}" (shown only now): ${bootstrap.generatedAdminKey}`,
+    );
+  }
+  if (config.demoData && (await stores.list(config.defaultTenantId, undefined, 1)).length === 0) {
+    const system: RequestContext = { tenantId: config.defaultTenantId, principal: null, requestId: 'demo-data', correlationId: newId() };
+    await seedDemoData(system, { stores, products, stock });
+    logger.info('demo data loaded: stores MAD-001, BCN-001, VAL-001 and 12 products');
+  }
+
+  let shuttingDown = false;
+  const server = await createHttpServer({
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    version: VERSION,
+  });
+  registerHealthRoutes(server, {
+    liveness: [{ name: 'database', check: () => database.ping() }],
+    readiness: [
+      { name: 'database', check: () => database.ping() },
+      {
+        name: 'migrations',
+        check: async () => {
+          if (!(await isFullyMigrated(database, migrations))) throw new Error('pending migrations');
+        },
+      },
+    ],
+    isShuttingDown: () => shuttingDown,
+  });
+  await server.register(
+    async (api) => {
+      registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
+      registerIdempotency(api, {
+        database,
+        retentionSeconds: config.idempotencyRetentionSeconds,
+        claimTimeoutSeconds: IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
+      });
+      await api.register(catalogRoutes(stores, products));
+      await api.register(stockRoutes(stock));
+      await api.register(reservationRoutes(reservations));
+    },
+    { prefix: API_PREFIX },
+  );
+  await server.ready();
+
+  expiry.start();
+  const maintenance = setInterval(() => {
+    purgeExpiredIdempotencyKeys(database).catch((error: unknown) => logger.error({ err: error }, 'idempotency purge failed'));
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+
+  return {
+    server,
+    database,
+    generatedAdminKey: bootstrap.generatedAdminKey,
+    async close() {
+      shuttingDown = true;
+      clearInterval(maintenance);
+      await server.close();
+      await expiry.stop();
+      if (releaseDatabase !== undefined) {
+        await database.close();
+        await releaseDatabase();
+      }
+    },
+  };
+}
+
+interface OwnedDatabase {
+  database: Database;
+  release: () => Promise<void>;
+}
+
+/** DATABASE_URL → PostgreSQL; otherwise PGlite under DATA_DIR, locked to this process. */
+async function openDatabase(config: Config, logger: Logger): Promise<OwnedDatabase> {
+  if (config.databaseUrl !== undefined) {
+    const database = new PgDatabase({
+      connectionString: config.databaseUrl,
+      poolSizeMax: config.databasePoolSizeMax,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      connectionTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS,
+      applicationName: 'omnistock',
+    });
+    return { database, release: async () => {} };
+  }
+  const dataDir = path.resolve(config.dataDir);
+  const release = await lockDataDir(dataDir, (error) => {
+    logger.fatal({ err: error }, 'lost the lock on the embedded data directory; stopping to protect the data');
+    process.exit(1);
+  });
+  try {
+    logger.info({ data_dir: dataDir }, 'opening the embedded database (PGlite)');
+    const database = await PgliteDatabase.open({ kind: 'directory', dataDir: path.join(dataDir, 'pglite') });
+    return { database, release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}

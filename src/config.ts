@@ -1,0 +1,136 @@
+/**
+ * Configuration comes from the environment only (12-factor) and is validated once at start:
+ * every bad value is reported, with what was expected, before anything else runs.
+ * docs/operations.md lists every option.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolSizeMax: number;
+  databaseStatementTimeoutMs: number;
+  logLevel: LogLevel;
+  adminApiKey: string | undefined;
+  defaultTenantId: string;
+  demoData: boolean;
+  bodyLimitBytes: number;
+  requestTimeoutMs: number;
+  reservationTtlDefaultSeconds: number;
+  reservationTtlMaxSeconds: number;
+  idempotencyRetentionSeconds: number;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+export function loadConfig(environment: Environment = process.env): Config {
+  const reader = new EnvironmentReader(environment);
+  const reservationTtlMaxSeconds = reader.integer('RESERVATION_TTL_MAX_SECONDS', 3600, 1, 86_400);
+  const config: Config = {
+    port: reader.integer('PORT', 8080, 0, 65_535),
+    host: reader.string('HOST', '0.0.0.0'),
+    dataDir: reader.string('DATA_DIR', './data'),
+    databaseUrl: reader.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSizeMax: reader.integer('DATABASE_POOL_SIZE_MAX', 20, 1, 500),
+    databaseStatementTimeoutMs: reader.integer('DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
+    logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    adminApiKey: reader.optionalSecret('OMNISTOCK_ADMIN_API_KEY', 24),
+    defaultTenantId: reader.matching('DEFAULT_TENANT_ID', 'default', /^[a-z0-9][a-z0-9-]{1,49}$/, 'a tenant id: 2-50 of a-z, 0-9 and -'),
+    demoData: reader.boolean('DEMO_DATA', true),
+    bodyLimitBytes: reader.integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    requestTimeoutMs: reader.integer('REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    reservationTtlDefaultSeconds: reader.integer('RESERVATION_TTL_DEFAULT_SECONDS', 600, 1, reservationTtlMaxSeconds),
+    reservationTtlMaxSeconds,
+    idempotencyRetentionSeconds: reader.integer('IDEMPOTENCY_RETENTION_SECONDS', 24 * 3600, 24 * 3600, 30 * 24 * 3600),
+  };
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  return config;
+}
+
+class EnvironmentReader {
+  readonly problems: string[] = [];
+
+  constructor(private readonly environment: Environment) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.environment[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, minimum: number, maximum: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < minimum || parsed > maximum) {
+      this.problems.push(`${name}=${value}: expected a whole number from ${minimum} to ${maximum}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    this.problems.push(`${name}=${value}: expected true or false`);
+    return fallback;
+  }
+
+  oneOf<const T extends readonly string[]>(name: string, allowed: T, fallback: T[number]): T[number] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T[number];
+    this.problems.push(`${name}=${value}: expected one of ${allowed.join(', ')}`);
+    return fallback;
+  }
+
+  matching(name: string, fallback: string, pattern: RegExp, expected: string): string {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (pattern.test(value)) return value;
+    this.problems.push(`${name}=${value}: expected ${expected}`);
+    return fallback;
+  }
+
+  optionalUrl(name: string, protocols: string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(value).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    if (protocol === undefined || !protocols.includes(protocol)) {
+      // The value may hold a password: name the variable, not its content.
+      this.problems.push(`${name}: expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  optionalSecret(name: string, minimumLength: number): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    if (value.length < minimumLength || value.length > 512 || /\s/.test(value)) {
+      this.problems.push(`${name}: expected ${minimumLength} to 512 characters without spaces`);
+      return undefined;
+    }
+    return value;
+  }
+}

@@ -1,0 +1,148 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { etagOf, optionalIfMatchVersion, requireIfMatchVersion } from '../../platform/http/etag.js';
+import { AUTHENTICATED, IdempotencyHeader, IfMatchHeader, PUBLIC, withProblems } from '../../platform/http/openapi.js';
+import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
+import { Product, ProductId, ProductWrite, Sku, Store, StoreCreate, StoreId } from './catalog.schemas.js';
+import { type ProductService, toProduct } from './product.service.js';
+import { type StoreService, toStore } from './store.service.js';
+
+const page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
+  Type.Object({ data: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+
+/** HTTP for stores and products: schemas in, one service call, schemas out. */
+export function catalogRoutes(stores: StoreService, products: ProductService): FastifyPluginAsyncTypebox {
+  return async (api) => {
+    api.post(
+      '/stores',
+      {
+        schema: { tags: ['stores'], summary: 'Create a store', security: AUTHENTICATED, headers: IdempotencyHeader, body: StoreCreate, response: withProblems({ 201: Store }) },
+      },
+      async (request, reply) => {
+        const store = await stores.create(request.context, request.body);
+        return reply.code(201).header('location', `/api/v1/stores/${store.id}`).send(store);
+      },
+    );
+
+    api.get(
+      '/stores',
+      {
+        config: { access: 'public' },
+        schema: { tags: ['stores'], summary: 'List stores', security: PUBLIC, querystring: Type.Object(PageQuery, { additionalProperties: false }), response: withProblems({ 200: page(Store) }) },
+      },
+      async (request) => {
+        const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
+        const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const rows = await stores.list(request.context.tenantId, after, limit);
+        return toPage(rows, limit, (row) => [row.id], toStore);
+      },
+    );
+
+    api.get(
+      '/stores/:storeId',
+      {
+        config: { access: 'public' },
+        schema: { tags: ['stores'], summary: 'Get a store', security: PUBLIC, params: Type.Object({ storeId: StoreId }), response: withProblems({ 200: Store }) },
+      },
+      async (request) => stores.get(request.context.tenantId, request.params.storeId),
+    );
+
+    api.post(
+      '/products',
+      {
+        schema: { tags: ['products'], summary: 'Create a product', security: AUTHENTICATED, headers: IdempotencyHeader, body: ProductWrite, response: withProblems({ 201: Product }) },
+      },
+      async (request, reply) => {
+        const product = await products.create(request.context, request.body);
+        return reply
+          .code(201)
+          .header('location', `/api/v1/products/${product.id}`)
+          .header('etag', etagOf(product.version))
+          .send(product);
+      },
+    );
+
+    api.get(
+      '/products',
+      {
+        config: { access: 'public' },
+        schema: {
+          tags: ['products'],
+          summary: 'List products',
+          security: PUBLIC,
+          querystring: Type.Object({ ...PageQuery, category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false }),
+          response: withProblems({ 200: page(Product) }),
+        },
+      },
+      async (request) => {
+        const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
+        const afterId = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const rows = await products.list(request.context.tenantId, { category: request.query.category, afterId, limit });
+        return toPage(rows, limit, (row) => [row.id], toProduct);
+      },
+    );
+
+    api.get(
+      '/products/sku/:sku',
+      {
+        config: { access: 'public' },
+        schema: { tags: ['products'], summary: 'Get a product by SKU', security: PUBLIC, params: Type.Object({ sku: Sku }), response: withProblems({ 200: Product }) },
+      },
+      async (request, reply) => {
+        const product = await products.getBySku(request.context.tenantId, request.params.sku);
+        return reply.header('etag', etagOf(product.version)).send(product);
+      },
+    );
+
+    api.get(
+      '/products/:productId',
+      {
+        config: { access: 'public' },
+        schema: { tags: ['products'], summary: 'Get a product', security: PUBLIC, params: Type.Object({ productId: ProductId }), response: withProblems({ 200: Product }) },
+      },
+      async (request, reply) => {
+        const product = await products.get(request.context.tenantId, request.params.productId);
+        return reply.header('etag', etagOf(product.version)).send(product);
+      },
+    );
+
+    api.put(
+      '/products/:productId',
+      {
+        schema: {
+          tags: ['products'],
+          summary: 'Replace a product (If-Match required)',
+          security: AUTHENTICATED,
+          params: Type.Object({ productId: ProductId }),
+          headers: IfMatchHeader,
+          body: ProductWrite,
+          response: withProblems({ 200: Product }),
+        },
+      },
+      async (request, reply) => {
+        const version = requireIfMatchVersion(request.headers['if-match']);
+        const product = await products.update(request.context, request.params.productId, version, request.body);
+        return reply.header('etag', etagOf(product.version)).send(product);
+      },
+    );
+
+    api.delete(
+      '/products/:productId',
+      {
+        schema: {
+          tags: ['products'],
+          summary: 'Delete a product (refused while stock is reserved)',
+          security: AUTHENTICATED,
+          params: Type.Object({ productId: ProductId }),
+          headers: IfMatchHeader,
+          response: withProblems({ 204: { description: 'Deleted' } }),
+        },
+      },
+      async (request, reply) => {
+        const version = optionalIfMatchVersion(request.headers['if-match']);
+        await products.delete(request.context, request.params.productId, version);
+        return reply.code(204).send();
+      },
+    );
+  };
+}

@@ -1,0 +1,59 @@
+import type { Database, Queryable } from '../../platform/db/database.js';
+import { appendToOutbox } from '../../platform/events/outbox.js';
+import { AppError } from '../../platform/http/problem.js';
+import type { RequestContext } from '../../platform/http/request-context.js';
+import { CatalogErrors, storeNotFound } from './catalog.errors.js';
+import { CatalogEventTypes, type StoreCreatedData } from './catalog.events.js';
+import type { Store, StoreCreate } from './catalog.schemas.js';
+import { findStore, findStores, insertStore, listStores, type StoreRow } from './store.repository.js';
+
+export function toStore(row: StoreRow): Store {
+  return { id: row.id, name: row.name, kind: row.kind, created_at: row.created_at.toISOString() };
+}
+
+/** Stores, warehouses and online channels: the places stock lives. */
+export class StoreService {
+  constructor(private readonly database: Database) {}
+
+  async create(context: RequestContext, input: StoreCreate): Promise<Store> {
+    return this.database.transaction(async (tx) => {
+      const row = await insertStore(tx, context.tenantId, { id: input.id, name: input.name, kind: input.kind ?? 'store' });
+      if (row === undefined) {
+        throw new AppError(CatalogErrors.storeAlreadyExists, `Store ${input.id} already exists`, { store_id: input.id });
+      }
+      const data: StoreCreatedData = { store_id: row.id, name: row.name, kind: row.kind };
+      await appendToOutbox(tx, [
+        {
+          type: CatalogEventTypes.storeCreated,
+          tenantId: context.tenantId,
+          aggregateType: 'store',
+          aggregateId: row.id,
+          subject: `stores/${row.id}`,
+          correlationId: context.correlationId,
+          data,
+        },
+      ]);
+      return toStore(row);
+    });
+  }
+
+  async get(tenantId: string, storeId: string): Promise<Store> {
+    return toStore(await this.require(this.database, tenantId, storeId));
+  }
+
+  /** For other modules: the store, inside their transaction; 404 when it does not exist. */
+  async require(db: Queryable, tenantId: string, storeId: string): Promise<StoreRow> {
+    const row = await findStore(db, tenantId, storeId);
+    if (row === undefined) throw storeNotFound(storeId);
+    return row;
+  }
+
+  async getMany(tenantId: string, storeIds: readonly string[]): Promise<Map<string, Store>> {
+    const rows = await findStores(this.database, tenantId, storeIds);
+    return new Map(rows.map((row) => [row.id, toStore(row)]));
+  }
+
+  async list(tenantId: string, afterId: string | undefined, limit: number): Promise<StoreRow[]> {
+    return listStores(this.database, tenantId, afterId, limit);
+  }
+}

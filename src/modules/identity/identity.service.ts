@@ -1,0 +1,50 @@
+import type { Database } from '../../platform/db/database.js';
+import type { Authenticator, Principal } from '../../platform/http/request-context.js';
+import { newId } from '../../platform/ids.js';
+import { displayPrefixOf, generateApiKey, hashApiKey } from '../../platform/security/api-key.js';
+import { findActiveApiKeyByHash, insertApiKeyIfAbsent, insertTenantIfAbsent, touchApiKey } from './identity.repository.js';
+
+export interface BootstrapResult {
+  tenantCreated: boolean;
+  /** A key generated on this start: shown once, never stored in clear. */
+  generatedAdminKey: string | undefined;
+}
+
+/** Tenants and machine credentials. Users, JWT and roles beyond admin arrive with the identity issue. */
+export class IdentityService implements Authenticator {
+  constructor(private readonly database: Database) {}
+
+  /**
+   * Makes sure the tenant exists and has an admin key. A key given by the operator is registered
+   * (idempotently) on every start, so it can be rotated through the environment; without one, a key
+   * is generated only when the tenant is created.
+   */
+  async bootstrapTenant(tenantId: string, tenantName: string, configuredAdminKey: string | undefined): Promise<BootstrapResult> {
+    return this.database.transaction(async (tx) => {
+      const tenantCreated = await insertTenantIfAbsent(tx, tenantId, tenantName);
+      const adminKey = configuredAdminKey ?? (tenantCreated ? generateApiKey() : undefined);
+      if (adminKey !== undefined) {
+        await insertApiKeyIfAbsent(tx, {
+          tenantId,
+          id: newId(),
+          name: configuredAdminKey ? 'admin (OMNISTOCK_ADMIN_API_KEY)' : 'admin (generated at first start)',
+          hash: hashApiKey(adminKey),
+          prefix: displayPrefixOf(adminKey),
+          role: 'admin',
+        });
+      }
+      return { tenantCreated, generatedAdminKey: configuredAdminKey ? undefined : adminKey };
+    });
+  }
+
+  async authenticate(credential: string): Promise<{ tenantId: string; principal: Principal } | null> {
+    // Lookup by hash: an indexed equality on a digest, so timing reveals nothing about the key.
+    const row = await findActiveApiKeyByHash(this.database, hashApiKey(credential));
+    if (row === undefined) return null;
+    await touchApiKey(this.database, row.tenant_id, row.id);
+    return {
+      tenantId: row.tenant_id,
+      principal: { kind: 'api_key', id: row.id, name: row.name, role: row.role, storeIds: row.store_ids },
+    };
+  }
+}

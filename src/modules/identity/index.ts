@@ -1,0 +1,1 @@
+export { type BootstrapResult, IdentityService } from './identity.service.js';

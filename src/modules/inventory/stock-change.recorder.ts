@@ -1,0 +1,98 @@
+import type { Queryable } from '../../platform/db/database.js';
+import { appendToOutbox, type DomainEvent } from '../../platform/events/outbox.js';
+import { actorOf, type RequestContext } from '../../platform/http/request-context.js';
+import { newId } from '../../platform/ids.js';
+import { InventoryEventTypes, type StockChangedData } from './inventory.events.js';
+import { insertMovements, type NewMovement } from './movement.repository.js';
+import { assertLevelInvariant, availableOf } from './stock.domain.js';
+import type { StockLevelRow } from './stock.repository.js';
+
+/** Who caused a change: a request, or the system itself (expiry). */
+export interface ChangeOrigin {
+  tenantId: string;
+  correlationId: string;
+  actor: string;
+}
+
+export function originOf(context: RequestContext): ChangeOrigin {
+  return { tenantId: context.tenantId, correlationId: context.correlationId, actor: actorOf(context) };
+}
+
+/** One level after a write, and by how much the write moved it. */
+export interface LevelChange {
+  after: StockLevelRow;
+  quantityChange: number;
+  reservedChange: number;
+  reason: string;
+  referenceId?: string | null;
+  userId?: string | null;
+  note?: string | null;
+  /** `stock.updated` unless the write created the level. */
+  eventType?: typeof InventoryEventTypes.stockCreated | typeof InventoryEventTypes.stockUpdated;
+}
+
+/**
+ * The bookkeeping of every stock write, in the writer's transaction: checks the invariant, appends
+ * a ledger row for each change of on-hand, and one `stock.updated` event per level change (plus the
+ * caller's own events) to the outbox in a single insert.
+ */
+export async function recordLevelChanges(
+  tx: Queryable,
+  origin: ChangeOrigin,
+  changes: readonly LevelChange[],
+  domainEvents: readonly DomainEvent[] = [],
+): Promise<void> {
+  const movements: NewMovement[] = [];
+  const events: DomainEvent[] = [];
+  for (const change of changes) {
+    const { after } = change;
+    assertLevelInvariant(after);
+    const previousQuantity = after.quantity - change.quantityChange;
+    const previousReserved = after.reserved - change.reservedChange;
+    if (change.quantityChange !== 0) {
+      movements.push({
+        id: newId(),
+        tenantId: origin.tenantId,
+        productId: after.product_id,
+        storeId: after.store_id,
+        quantityChange: change.quantityChange,
+        quantityAfter: after.quantity,
+        reason: change.reason,
+        actor: origin.actor,
+        userId: change.userId ?? null,
+        referenceId: change.referenceId ?? null,
+        correlationId: origin.correlationId,
+        note: change.note ?? null,
+      });
+    }
+    const data: StockChangedData = {
+      product_id: after.product_id,
+      store_id: after.store_id,
+      previous_quantity: previousQuantity,
+      new_quantity: after.quantity,
+      quantity_change: change.quantityChange,
+      previous_reserved: previousReserved,
+      new_reserved: after.reserved,
+      available: availableOf(after),
+      reason: change.reason,
+      reference_id: change.referenceId ?? null,
+      version: after.version,
+    };
+    events.push(stockEvent(origin, change.eventType ?? InventoryEventTypes.stockUpdated, after, data));
+  }
+  await insertMovements(tx, movements);
+  await appendToOutbox(tx, [...events, ...domainEvents]);
+}
+
+/** An event about one stock level, ordered with the other events of that level. */
+export function stockEvent<Data>(origin: ChangeOrigin, type: string, level: StockLevelRow, data: Data): DomainEvent<Data> {
+  return {
+    type,
+    tenantId: origin.tenantId,
+    aggregateType: 'stock_level',
+    aggregateId: `${level.product_id}:${level.store_id}`,
+    subject: `stock/${level.product_id}/${level.store_id}`,
+    correlationId: origin.correlationId,
+    data,
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The Database port. Adapters: PostgreSQL (pg.Pool) and PGlite (embedded, one connection).
+ *
+ * Guarantees: `transaction` runs its callback in one database transaction at READ COMMITTED,
+ * commits when the callback resolves and rolls back when it throws; the error is re-thrown.
+ * Queries are always parameterised. Rows come back with int8 columns as JavaScript numbers
+ * (every int8 we store is bounded far below 2^53) and timestamptz columns as Date.
+ */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+export type DatabaseKind = 'postgres' | 'pglite';
+
+/** What a transaction callback gets: parameterised queries, and scripts for migrations. */
+export interface Transaction extends Queryable {
+  /** Runs statements separated by semicolons, without parameters (migrations). */
+  executeScript(sql: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: DatabaseKind;
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Cheap round trip used by readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** SQLSTATE codes we react to. https://www.postgresql.org/docs/current/errcodes-appendix.html */
+export const SqlState = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  checkViolation: '23514',
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+  queryCanceled: '57014',
+} as const;
+
+export function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** The constraint a PostgreSQL error names, when it names one (both adapters expose it). */
+export function constraintOf(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'constraint' in error) {
+    const constraint = (error as { constraint: unknown }).constraint;
+    if (typeof constraint === 'string') return constraint;
+  }
+  return undefined;
+}

@@ -1,0 +1,67 @@
+import { PGlite, types } from '@electric-sql/pglite';
+import type { Database, QueryResult, Transaction } from './database.js';
+
+export type PgliteSource =
+  | { kind: 'directory'; dataDir: string }
+  | { kind: 'memory' }
+  /** A data directory tarball from `dumpDataDir`, loaded into memory (tests start from a migrated image). */
+  | { kind: 'image'; image: Blob };
+
+/**
+ * PGlite: PostgreSQL compiled to WASM, in this process. It has ONE connection, so statements and
+ * transactions run one at a time; PGlite itself queues callers. Concurrency is therefore proven on
+ * real PostgreSQL, while PGlite proves the SQL and the semantics.
+ */
+export class PgliteDatabase implements Database {
+  readonly kind = 'pglite' as const;
+  readonly #db: PGlite;
+
+  private constructor(db: PGlite) {
+    this.#db = db;
+  }
+
+  static async open(source: PgliteSource): Promise<PgliteDatabase> {
+    // int8 as number, matching the pg adapter's parser.
+    const parsers = { [types.INT8]: (text: string) => Number(text) };
+    const db =
+      source.kind === 'directory'
+        ? await PGlite.create(source.dataDir, { parsers })
+        : source.kind === 'image'
+          ? await PGlite.create({ loadDataDir: source.image, parsers })
+          : await PGlite.create('memory://', { parsers });
+    return new PgliteDatabase(db);
+  }
+
+  async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+    const result = await this.#db.query<Row>(sql, params as unknown[]);
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  }
+
+  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#db.transaction(async (transaction) => {
+      const tx: Transaction = {
+        async query<Row>(sql: string, params: readonly unknown[] = []) {
+          const result = await transaction.query<Row>(sql, params as unknown[]);
+          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+        },
+        async executeScript(sql: string) {
+          await transaction.exec(sql);
+        },
+      };
+      return work(tx);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.#db.query('SELECT 1');
+  }
+
+  /** A tarball of the data directory; tests use it as a migrated template. */
+  async dumpImage(): Promise<Blob> {
+    return this.#db.dumpDataDir('none');
+  }
+
+  async close(): Promise<void> {
+    if (!this.#db.closed) await this.#db.close();
+  }
+}

@@ -1,0 +1,56 @@
+import type { Queryable } from '../db/database.js';
+import { newId } from '../ids.js';
+import { type CloudEvent, EVENT_SOURCE } from './cloud-event.js';
+
+/** An event a service announces; it becomes a CloudEvent in the outbox. */
+export interface DomainEvent<Data = unknown> {
+  type: string;
+  tenantId: string;
+  /** The aggregate, for per-aggregate ordering: e.g. `stock_level`. */
+  aggregateType: string;
+  /** e.g. `<product_id>:<store_id>`; events of one aggregate are published in outbox order. */
+  aggregateId: string;
+  /** The CloudEvents subject: the resource path clients filter on. */
+  subject: string;
+  correlationId: string;
+  data: Data;
+}
+
+/** Columns per row in the multi-row insert below. */
+const OUTBOX_COLUMNS = 6;
+
+/**
+ * Appends events to the outbox inside the caller's transaction, so an event exists if and only if
+ * the change it announces committed. `synced_at` stays NULL until the relay's broker acknowledges.
+ */
+export async function appendToOutbox(tx: Queryable, events: readonly DomainEvent[]): Promise<CloudEvent[]> {
+  if (events.length === 0) return [];
+  const now = new Date().toISOString();
+  const envelopes: CloudEvent[] = [];
+  const values: unknown[] = [];
+  const rows: string[] = [];
+  for (const event of events) {
+    const envelope: CloudEvent = {
+      specversion: '1.0',
+      id: newId(),
+      source: EVENT_SOURCE,
+      type: event.type,
+      subject: event.subject,
+      time: now,
+      datacontenttype: 'application/json',
+      tenantid: event.tenantId,
+      correlationid: event.correlationId,
+      data: event.data,
+    };
+    envelopes.push(envelope);
+    const offset = values.length;
+    rows.push(`(${Array.from({ length: OUTBOX_COLUMNS }, (_, index) => `$${offset + index + 1}`).join(', ')})`);
+    values.push(envelope.id, event.tenantId, event.aggregateType, event.aggregateId, event.type, JSON.stringify(envelope));
+  }
+  await tx.query(
+    `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
+     VALUES ${rows.join(', ')}`,
+    values,
+  );
+  return envelopes;
+}

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Queryable } from '../db/database.js';
+import { headerValue } from './auth.js';
+import { AppError, HttpErrors } from './problem.js';
+
+const IDEMPOTENCY_HEADER = 'idempotency-key';
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** Headers worth replaying: the ones a client may act on. */
+const REPLAYED_HEADERS = ['content-type', 'etag', 'location'] as const;
+
+export interface IdempotencyOptions {
+  database: Queryable;
+  /** How long a completed response is replayed (the contract says at least 24 h). */
+  retentionSeconds: number;
+  /** How long an in-flight claim holds before another request may take over a crashed one. */
+  claimTimeoutSeconds: number;
+}
+
+interface Claim {
+  tenantId: string;
+  key: string;
+}
+
+interface StoredKey {
+  request_fingerprint: string;
+  state: 'IN_FLIGHT' | 'COMPLETED';
+  response_status: number | null;
+  response_headers: Record<string, string> | null;
+  response_body: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotencyClaim: Claim | null;
+  }
+}
+
+/**
+ * `Idempotency-Key` on state-changing POSTs: the same key with the same request replays the first
+ * response (`Idempotent-Replayed: true`); with another request it is a 422; while the first is still
+ * running it is a 409. Keys are per tenant. Responses of 5xx are not kept, so a retry runs again.
+ */
+export function registerIdempotency(server: FastifyInstance, options: IdempotencyOptions): void {
+  server.decorateRequest('idempotencyClaim', null);
+
+  server.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST') return;
+    const key = headerValue(request, IDEMPOTENCY_HEADER);
+    if (key === undefined) return;
+    if (!IDEMPOTENCY_KEY.test(key)) {
+      throw new AppError(HttpErrors.badRequest, 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+    }
+    const claim: Claim = { tenantId: request.context.tenantId, key };
+    const fingerprint = fingerprintOf(request);
+    // Two tries: the row we collided with may expire or be released between the claim and the read.
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      if (await tryClaim(options, claim, fingerprint)) {
+        request.idempotencyClaim = claim;
+        return;
+      }
+      const stored = await readKey(options.database, claim);
+      if (stored === undefined) continue;
+      if (stored.request_fingerprint !== fingerprint) {
+        throw new AppError(HttpErrors.idempotencyKeyReused, 'This Idempotency-Key was sent with another request');
+      }
+      if (stored.state === 'IN_FLIGHT') {
+        throw new AppError(HttpErrors.idempotencyInProgress, 'The first request with this key has not finished', {}, {
+          'retry-after': '1',
+        });
+      }
+      return replay(reply, stored);
+    }
+    throw new AppError(HttpErrors.idempotencyInProgress, 'The Idempotency-Key is changing hands; retry', {}, {
+      'retry-after': '1',
+    });
+  });
+
+  server.addHook('onSend', async (request, reply, payload) => {
+    const claim = request.idempotencyClaim;
+    if (claim === null) return payload;
+    request.idempotencyClaim = null;
+    if (reply.statusCode >= 500 || typeof payload !== 'string') {
+      await options.database.query('DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [
+        claim.tenantId,
+        claim.key,
+      ]);
+      return payload;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of REPLAYED_HEADERS) {
+      const value = reply.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    await options.database.query(
+      `UPDATE idempotency_keys
+          SET state = 'COMPLETED', response_status = $3, response_headers = $4, response_body = $5
+        WHERE tenant_id = $1 AND key = $2`,
+      [claim.tenantId, claim.key, reply.statusCode, JSON.stringify(headers), payload],
+    );
+    return payload;
+  });
+}
+
+function fingerprintOf(request: FastifyRequest): string {
+  return createHash('sha256')
+    .update(`${request.method} ${request.routeOptions.url ?? request.url}\n`)
+    .update(`${JSON.stringify(request.params ?? {})}\n`)
+    .update(JSON.stringify(request.body ?? null))
+    .digest('hex');
+}
+
+async function tryClaim(options: IdempotencyOptions, claim: Claim, fingerprint: string): Promise<boolean> {
+  const result = await options.database.query(
+    `INSERT INTO idempotency_keys AS held (tenant_id, key, request_fingerprint, state, locked_until, expires_at)
+     VALUES ($1, $2, $3, 'IN_FLIGHT', now() + make_interval(secs => $4), now() + make_interval(secs => $5))
+     ON CONFLICT (tenant_id, key) DO UPDATE
+        SET request_fingerprint = EXCLUDED.request_fingerprint, state = 'IN_FLIGHT',
+            response_status = NULL, response_headers = NULL, response_body = NULL,
+            locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at, created_at = now()
+      WHERE held.expires_at < now()
+         OR (held.state = 'IN_FLIGHT' AND held.locked_until < now()
+             AND held.request_fingerprint = EXCLUDED.request_fingerprint)
+     RETURNING 1`,
+    [claim.tenantId, claim.key, fingerprint, options.claimTimeoutSeconds, options.retentionSeconds],
+  );
+  return result.rowCount === 1;
+}
+
+async function readKey(database: Queryable, claim: Claim): Promise<StoredKey | undefined> {
+  const result = await database.query<StoredKey>(
+    `SELECT request_fingerprint, state, response_status, response_headers, response_body
+       FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at >= now()`,
+    [claim.tenantId, claim.key],
+  );
+  return result.rows[0];
+}
+
+function replay(reply: FastifyReply, stored: StoredKey): FastifyReply {
+  reply.code(stored.response_status ?? 200);
+  for (const [name, value] of Object.entries(stored.response_headers ?? {})) reply.header(name, value);
+  reply.header('idempotent-replayed', 'true');
+  return reply.send(stored.response_body ?? '');
+}
+
+/** Deletes replay records past their retention; run periodically by the maintenance loop. */
+export async function purgeExpiredIdempotencyKeys(database: Queryable): Promise<number> {
+  const result = await database.query('DELETE FROM idempotency_keys WHERE expires_at < now()');
+  return result.rowCount;
+}

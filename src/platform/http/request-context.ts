@@ -1,0 +1,45 @@
+/**
+ * Who is calling and on whose behalf. Built once per request by the auth hook and passed to
+ * services explicitly: services never read HTTP requests.
+ */
+export type Role = 'admin' | 'manager' | 'vendor' | 'customer';
+
+export interface Principal {
+  kind: 'api_key';
+  id: string;
+  name: string;
+  role: Role;
+  /** Stores this principal may act in; null means every store of the tenant. */
+  storeIds: readonly string[] | null;
+}
+
+export interface RequestContext {
+  tenantId: string;
+  /** null on public routes called without credentials. */
+  principal: Principal | null;
+  requestId: string;
+  /** Joins every log line, ledger row and event a request causes; `X-Correlation-Id` or the request id. */
+  correlationId: string;
+}
+
+/** A short, stable description of who acted, for ledgers and audit: `api_key:<id>`. */
+export function actorOf(context: RequestContext): string {
+  return context.principal ? `${context.principal.kind}:${context.principal.id}` : 'anonymous';
+}
+
+/** Resolves a presented credential to its tenant and principal; implemented by the identity module. */
+export interface Authenticator {
+  authenticate(credential: string): Promise<{ tenantId: string; principal: Principal } | null>;
+}
+
+/** Route-level access: `public` routes accept anonymous callers; everything else needs credentials. */
+export type RouteAccess = 'public' | 'authenticated';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    context: RequestContext;
+  }
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+}
