@@ -1,4 +1,4 @@
-import { PGlite, types } from '@electric-sql/pglite';
+import { PGlite, type Results, types } from '@electric-sql/pglite';
 import type { Database, QueryResult, Transaction } from './database.js';
 
 export type PgliteSource =
@@ -6,6 +6,11 @@ export type PgliteSource =
   | { kind: 'memory' }
   /** A data directory tarball from `dumpDataDir`, loaded into memory (tests start from a migrated image). */
   | { kind: 'image'; image: Blob };
+
+/** PGlite reports affectedRows 0 for a SELECT; pg's rowCount counts the rows returned. */
+function toQueryResult<Row>(result: Results<Row>): QueryResult<Row> {
+  return { rows: result.rows, rowCount: Math.max(result.affectedRows ?? 0, result.rows.length) };
+}
 
 /**
  * PGlite: PostgreSQL compiled to WASM, in this process. It has ONE connection, so statements and
@@ -34,7 +39,7 @@ export class PgliteDatabase implements Database {
 
   async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
     const result = await this.#db.query<Row>(sql, params as unknown[]);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    return toQueryResult(result);
   }
 
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -42,7 +47,7 @@ export class PgliteDatabase implements Database {
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           const result = await transaction.query<Row>(sql, params as unknown[]);
-          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+          return toQueryResult(result);
         },
         async executeScript(sql: string) {
           await transaction.exec(sql);
