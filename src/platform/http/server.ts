@@ -31,7 +31,8 @@ export async function createHttpServer(options: HttpServerOptions) {
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: options.requestTimeoutMs,
     return503OnClosing: true,
-    requestIdHeader: 'x-request-id',
+    // genReqId reads X-Request-Id itself, so that an unsafe value is replaced rather than echoed.
+    requestIdHeader: false,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -46,6 +47,8 @@ export async function createHttpServer(options: HttpServerOptions) {
     (httpPart === 'body' ? bodyValidator : textValidator).compile(schema),
   );
 
+  // The API speaks JSON only; other bodies get a 415 rather than a confusing validation error.
+  server.removeContentTypeParser(['text/plain']);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });

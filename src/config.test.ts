@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('configuration from the environment', () => {
+  it('has working defaults: port 8080, ./data, embedded database', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ port: 8080, dataDir: './data', databaseUrl: undefined, logLevel: 'info', defaultTenantId: 'default' });
+    expect(config.reservationTtlDefaultSeconds).toBe(600);
+  });
+
+  it('reads and converts every value', () => {
+    const config = loadConfig({
+      PORT: '9090',
+      DATA_DIR: '/var/lib/omnistock',
+      DATABASE_URL: 'postgres://app:secret@db:5432/omnistock',
+      LOG_LEVEL: 'debug',
+      OMNISTOCK_ADMIN_API_KEY: 'a-long-enough-admin-key-000',
+      DEMO_DATA: 'false',
+    });
+    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/omnistock', logLevel: 'debug', demoData: false });
+    expect(config.databaseUrl).toBe('postgres://app:secret@db:5432/omnistock');
+  });
+
+  it('reports every bad value at once, without echoing secrets', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://u:hunter2@x/db', OMNISTOCK_ADMIN_API_KEY: 'short', DEMO_DATA: 'maybe' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    expect(problems.join('\n')).toMatch(/PORT=eighty: expected a whole number from 0 to 65535/);
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL=loud: expected one of/);
+    expect(problems.join('\n')).not.toContain('hunter2');
+    expect(problems.join('\n')).not.toContain('short');
+  });
+
+  it('keeps the default TTL within the maximum', () => {
+    expect(() => loadConfig({ RESERVATION_TTL_MAX_SECONDS: '60', RESERVATION_TTL_DEFAULT_SECONDS: '600' })).toThrow(ConfigError);
+  });
+});
