@@ -63,7 +63,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   }
 }
 
-async function assemble(config: Config, logger: Logger, database: Database, releaseDatabase?: () => Promise<void>): Promise<App> {
+async function assemble(
+  config: Config,
+  logger: Logger,
+  database: Database,
+  releaseDatabase?: () => Promise<void>,
+): Promise<App> {
   const migrations = await loadMigrations();
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
@@ -77,10 +82,18 @@ async function assemble(config: Config, logger: Logger, database: Database, rele
     ttlDefaultSeconds: config.reservationTtlDefaultSeconds,
     ttlMaxSeconds: config.reservationTtlMaxSeconds,
   });
-  const expiry = new ReservationExpiryScheduler(database, reservations, logger.child({ component: 'reservation-expiry' }));
+  const expiry = new ReservationExpiryScheduler(
+    database,
+    reservations,
+    logger.child({ component: 'reservation-expiry' }),
+  );
   reservations.onExpiryScheduled((expiresAt) => expiry.notify(expiresAt));
 
-  const bootstrap = await identity.bootstrapTenant(config.defaultTenantId, 'Default tenant', config.adminApiKey);
+  const bootstrap = await identity.bootstrapTenant(
+    config.defaultTenantId,
+    'Default tenant',
+    config.adminApiKey,
+  );
   if (bootstrap.generatedAdminKey !== undefined) {
     // Shown once: only its hash is stored.
     logger.warn(
@@ -89,7 +102,12 @@ async function assemble(config: Config, logger: Logger, database: Database, rele
     );
   }
   if (config.demoData && (await stores.list(config.defaultTenantId, undefined, 1)).length === 0) {
-    const system: RequestContext = { tenantId: config.defaultTenantId, principal: null, requestId: 'demo-data', correlationId: newId() };
+    const system: RequestContext = {
+      tenantId: config.defaultTenantId,
+      principal: null,
+      requestId: 'demo-data',
+      correlationId: newId(),
+    };
     await seedDemoData(system, { stores, products, stock });
     logger.info('demo data loaded: stores MAD-001, BCN-001, VAL-001 and 12 products');
   }
@@ -132,7 +150,9 @@ async function assemble(config: Config, logger: Logger, database: Database, rele
 
   expiry.start();
   const maintenance = setInterval(() => {
-    purgeExpiredIdempotencyKeys(database).catch((error: unknown) => logger.error({ err: error }, 'idempotency purge failed'));
+    purgeExpiredIdempotencyKeys(database).catch((error: unknown) =>
+      logger.error({ err: error }, 'idempotency purge failed'),
+    );
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
 
@@ -172,7 +192,10 @@ async function openDatabase(config: Config, logger: Logger): Promise<OwnedDataba
   }
   const dataDir = path.resolve(config.dataDir);
   const release = await lockDataDir(dataDir, (error) => {
-    logger.fatal({ err: error }, 'lost the lock on the embedded data directory; stopping to protect the data');
+    logger.fatal(
+      { err: error },
+      'lost the lock on the embedded data directory; stopping to protect the data',
+    );
     process.exit(1);
   });
   try {

@@ -4,7 +4,13 @@ import { ConfigError, loadConfig } from './config.js';
 describe('configuration from the environment', () => {
   it('has working defaults: port 8080, ./data, embedded database', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ port: 8080, dataDir: './data', databaseUrl: undefined, logLevel: 'info', defaultTenantId: 'default' });
+    expect(config).toMatchObject({
+      port: 8080,
+      dataDir: './data',
+      databaseUrl: undefined,
+      logLevel: 'info',
+      defaultTenantId: 'default',
+    });
     expect(config.reservationTtlDefaultSeconds).toBe(600);
   });
 
@@ -17,14 +23,25 @@ describe('configuration from the environment', () => {
       OMNISTOCK_ADMIN_API_KEY: 'a-long-enough-admin-key-000',
       DEMO_DATA: 'false',
     });
-    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/omnistock', logLevel: 'debug', demoData: false });
+    expect(config).toMatchObject({
+      port: 9090,
+      dataDir: '/var/lib/omnistock',
+      logLevel: 'debug',
+      demoData: false,
+    });
     expect(config.databaseUrl).toBe('postgres://app:secret@db:5432/omnistock');
   });
 
   it('reports every bad value at once, without echoing secrets', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://u:hunter2@x/db', OMNISTOCK_ADMIN_API_KEY: 'short', DEMO_DATA: 'maybe' });
+      loadConfig({
+        PORT: 'eighty',
+        LOG_LEVEL: 'loud',
+        DATABASE_URL: 'mysql://u:hunter2@x/db',
+        OMNISTOCK_ADMIN_API_KEY: 'short',
+        DEMO_DATA: 'maybe',
+      });
     } catch (caught) {
       error = caught;
     }
@@ -38,6 +55,8 @@ describe('configuration from the environment', () => {
   });
 
   it('keeps the default TTL within the maximum', () => {
-    expect(() => loadConfig({ RESERVATION_TTL_MAX_SECONDS: '60', RESERVATION_TTL_DEFAULT_SECONDS: '600' })).toThrow(ConfigError);
+    expect(() =>
+      loadConfig({ RESERVATION_TTL_MAX_SECONDS: '60', RESERVATION_TTL_DEFAULT_SECONDS: '600' }),
+    ).toThrow(ConfigError);
   });
 });

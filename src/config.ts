@@ -36,22 +36,39 @@ type Environment = Readonly<Record<string, string | undefined>>;
 export function loadConfig(environment: Environment = process.env): Config {
   const reader = new EnvironmentReader(environment);
   const reservationTtlMaxSeconds = reader.integer('RESERVATION_TTL_MAX_SECONDS', 3600, 1, 86_400);
+  const databaseUrl = reader.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']);
   const config: Config = {
     port: reader.integer('PORT', 8080, 0, 65_535),
     host: reader.string('HOST', '0.0.0.0'),
     dataDir: reader.string('DATA_DIR', './data'),
-    databaseUrl: reader.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl,
     databasePoolSizeMax: reader.integer('DATABASE_POOL_SIZE_MAX', 20, 1, 500),
     databaseStatementTimeoutMs: reader.integer('DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     adminApiKey: reader.optionalSecret('OMNISTOCK_ADMIN_API_KEY', 24),
-    defaultTenantId: reader.matching('DEFAULT_TENANT_ID', 'default', /^[a-z0-9][a-z0-9-]{1,49}$/, 'a tenant id: 2-50 of a-z, 0-9 and -'),
-    demoData: reader.boolean('DEMO_DATA', true),
+    defaultTenantId: reader.matching(
+      'DEFAULT_TENANT_ID',
+      'default',
+      /^[a-z0-9][a-z0-9-]{1,49}$/,
+      'a tenant id: 2-50 of a-z, 0-9 and -',
+    ),
+    // Demo stores and products make the embedded default useful at once; a real server starts empty.
+    demoData: reader.boolean('DEMO_DATA', databaseUrl === undefined),
     bodyLimitBytes: reader.integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     requestTimeoutMs: reader.integer('REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
-    reservationTtlDefaultSeconds: reader.integer('RESERVATION_TTL_DEFAULT_SECONDS', 600, 1, reservationTtlMaxSeconds),
+    reservationTtlDefaultSeconds: reader.integer(
+      'RESERVATION_TTL_DEFAULT_SECONDS',
+      600,
+      1,
+      reservationTtlMaxSeconds,
+    ),
     reservationTtlMaxSeconds,
-    idempotencyRetentionSeconds: reader.integer('IDEMPOTENCY_RETENTION_SECONDS', 24 * 3600, 24 * 3600, 30 * 24 * 3600),
+    idempotencyRetentionSeconds: reader.integer(
+      'IDEMPOTENCY_RETENTION_SECONDS',
+      24 * 3600,
+      24 * 3600,
+      30 * 24 * 3600,
+    ),
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
@@ -118,7 +135,9 @@ class EnvironmentReader {
     }
     if (protocol === undefined || !protocols.includes(protocol)) {
       // The value may hold a password: name the variable, not its content.
-      this.problems.push(`${name}: expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      this.problems.push(
+        `${name}: expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+      );
       return undefined;
     }
     return value;

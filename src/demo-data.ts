@@ -1,6 +1,6 @@
-import type { RequestContext } from './platform/http/request-context.js';
 import type { ProductService, StoreService } from './modules/catalog/index.js';
 import type { StockService } from './modules/inventory/index.js';
+import type { RequestContext } from './platform/http/request-context.js';
 
 /** Three stores and a dozen products, stocked, so a fresh `npm start` has something to show. */
 const DEMO_STORES = [
@@ -34,7 +34,12 @@ export async function seedDemoData(
     for (const [storeIndex, store] of DEMO_STORES.entries()) {
       // Deterministic, uneven quantities: some levels start below their threshold.
       const quantity = ((productIndex + 3) * (storeIndex + 5) * 7) % 60;
-      await services.stock.initialise(context, { product_id: created.id, store_id: store.id, quantity, low_stock_threshold: 5 });
+      await services.stock.initialise(context, {
+        product_id: created.id,
+        store_id: store.id,
+        quantity,
+        low_stock_threshold: 5,
+      });
     }
   }
 }

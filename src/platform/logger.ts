@@ -8,7 +8,13 @@ export function createLogger(level: LogLevel): Logger {
     base: { service: 'omnistock' },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', '*.password', '*.api_key'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers["x-api-key"]',
+        'req.headers.cookie',
+        '*.password',
+        '*.api_key',
+      ],
       censor: '[redacted]',
     },
   });

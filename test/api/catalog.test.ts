@@ -5,15 +5,22 @@ describeOnEachDatabase('stores and products', (harness) => {
   it('creates, gets and lists stores with cursor pagination', async () => {
     const { request } = harness();
     for (const id of ['MAD-001', 'BCN-001', 'VAL-001']) {
-      const created = await request('POST', '/api/v1/stores', { body: { id, name: `Store ${id}`, kind: 'store' } });
+      const created = await request('POST', '/api/v1/stores', {
+        body: { id, name: `Store ${id}`, kind: 'store' },
+      });
       expect(created.status).toBe(201);
       expect(created.headers['location']).toBe(`/api/v1/stores/${id}`);
     }
     const first = await request('GET', '/api/v1/stores?limit=2', { key: null });
     expect(first.status).toBe(200);
     expect(first.body.data.map((store: { id: string }) => store.id)).toEqual(['BCN-001', 'MAD-001']);
-    const second = await request('GET', `/api/v1/stores?limit=2&cursor=${first.body.next_cursor}`, { key: null });
-    expect(second.body).toMatchObject({ data: [{ id: 'VAL-001', name: 'Store VAL-001', kind: 'store' }], next_cursor: null });
+    const second = await request('GET', `/api/v1/stores?limit=2&cursor=${first.body.next_cursor}`, {
+      key: null,
+    });
+    expect(second.body).toMatchObject({
+      data: [{ id: 'VAL-001', name: 'Store VAL-001', kind: 'store' }],
+      next_cursor: null,
+    });
     const one = await request('GET', '/api/v1/stores/MAD-001', { key: null });
     expect(one.body).toMatchObject({ id: 'MAD-001', kind: 'store' });
   });
@@ -28,7 +35,9 @@ describeOnEachDatabase('stores and products', (harness) => {
     const malformed = await request('POST', '/api/v1/stores', { body: { id: 'M!', name: 'Bad' } });
     expect(malformed.status).toBe(400);
     expect(malformed.body.errors).toEqual([expect.objectContaining({ field: 'body.id' })]);
-    const badKind = await request('POST', '/api/v1/stores', { body: { id: 'OK-001', name: 'x', kind: 'shop' } });
+    const badKind = await request('POST', '/api/v1/stores', {
+      body: { id: 'OK-001', name: 'x', kind: 'shop' },
+    });
     expect(badKind.status).toBe(400);
     const missing = await request('GET', '/api/v1/stores/NOPE-001', { key: null });
     expect(missing.status).toBe(404);
@@ -38,10 +47,23 @@ describeOnEachDatabase('stores and products', (harness) => {
   it('creates a product with integer minor-unit prices and reads it by id and SKU', async () => {
     const { request } = harness();
     const created = await request('POST', '/api/v1/products', {
-      body: { sku: 'TSHIRT-M', name: 'T-shirt M', description: 'Cotton', category: 'apparel', price_minor: 1299, currency: 'EUR' },
+      body: {
+        sku: 'TSHIRT-M',
+        name: 'T-shirt M',
+        description: 'Cotton',
+        category: 'apparel',
+        price_minor: 1299,
+        currency: 'EUR',
+      },
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ sku: 'TSHIRT-M', price_minor: 1299, currency: 'EUR', version: 1, category: 'apparel' });
+    expect(created.body).toMatchObject({
+      sku: 'TSHIRT-M',
+      price_minor: 1299,
+      currency: 'EUR',
+      version: 1,
+      category: 'apparel',
+    });
     expect(created.headers['etag']).toBe('"1"');
     const byId = await request('GET', `/api/v1/products/${created.body.id}`, { key: null });
     expect(byId.body).toEqual(created.body);
@@ -54,9 +76,15 @@ describeOnEachDatabase('stores and products', (harness) => {
   it('refuses floats, unknown currencies, duplicate SKUs and unknown fields', async () => {
     const { request } = harness();
     const base = { sku: 'A-1', name: 'A', price_minor: 100, currency: 'EUR' };
-    expect((await request('POST', '/api/v1/products', { body: { ...base, price_minor: 12.5 } })).status).toBe(400);
-    expect((await request('POST', '/api/v1/products', { body: { ...base, price_minor: '100' } })).status).toBe(400);
-    expect((await request('POST', '/api/v1/products', { body: { ...base, price_minor: -1 } })).status).toBe(400);
+    expect((await request('POST', '/api/v1/products', { body: { ...base, price_minor: 12.5 } })).status).toBe(
+      400,
+    );
+    expect(
+      (await request('POST', '/api/v1/products', { body: { ...base, price_minor: '100' } })).status,
+    ).toBe(400);
+    expect((await request('POST', '/api/v1/products', { body: { ...base, price_minor: -1 } })).status).toBe(
+      400,
+    );
     const unknownCurrency = await request('POST', '/api/v1/products', { body: { ...base, currency: 'XYZ' } });
     expect(unknownCurrency.status).toBe(422);
     expect(unknownCurrency.body.code).toBe('UNKNOWN_CURRENCY');
@@ -71,10 +99,15 @@ describeOnEachDatabase('stores and products', (harness) => {
 
   it('lists products by category with pagination', async () => {
     const { request, createProduct } = harness();
-    for (let index = 0; index < 5; index += 1) await createProduct({ category: index % 2 === 0 ? 'shoes' : 'bags' });
+    for (let index = 0; index < 5; index += 1)
+      await createProduct({ category: index % 2 === 0 ? 'shoes' : 'bags' });
     const shoes = await request('GET', '/api/v1/products?category=shoes&limit=2', { key: null });
     expect(shoes.body.data).toHaveLength(2);
-    const rest = await request('GET', `/api/v1/products?category=shoes&limit=2&cursor=${shoes.body.next_cursor}`, { key: null });
+    const rest = await request(
+      'GET',
+      `/api/v1/products?category=shoes&limit=2&cursor=${shoes.body.next_cursor}`,
+      { key: null },
+    );
     expect(rest.body.data).toHaveLength(1);
     expect(rest.body.next_cursor).toBeNull();
     expect((await request('GET', '/api/v1/products?limit=0', { key: null })).status).toBe(400);
@@ -90,11 +123,17 @@ describeOnEachDatabase('stores and products', (harness) => {
     const body = { sku: 'UPD-1', name: 'Renamed', price_minor: 2500, currency: 'USD' };
     const unconditional = await request('PUT', `/api/v1/products/${product.id}`, { body });
     expect(unconditional.status).toBe(428);
-    const updated = await request('PUT', `/api/v1/products/${product.id}`, { body, headers: { 'if-match': '"1"' } });
+    const updated = await request('PUT', `/api/v1/products/${product.id}`, {
+      body,
+      headers: { 'if-match': '"1"' },
+    });
     expect(updated.status).toBe(200);
     expect(updated.body).toMatchObject({ name: 'Renamed', version: 2, currency: 'USD' });
     expect(updated.headers['etag']).toBe('"2"');
-    const stale = await request('PUT', `/api/v1/products/${product.id}`, { body, headers: { 'if-match': '"1"' } });
+    const stale = await request('PUT', `/api/v1/products/${product.id}`, {
+      body,
+      headers: { 'if-match': '"1"' },
+    });
     expect(stale.status).toBe(412);
     expect(stale.body).toMatchObject({ code: 'VERSION_CONFLICT', current_version: 2 });
   });
@@ -129,7 +168,10 @@ describeOnEachDatabase('stores and products', (harness) => {
     expect(asOther.status).toBe(404);
     const otherList = await request('GET', '/api/v1/products', { key: OTHER_TENANT_KEY });
     expect(otherList.body.data).toEqual([]);
-    const anonymousOther = await request('GET', `/api/v1/products/${product.id}`, { key: null, headers: { 'x-tenant-id': 'other-tenant' } });
+    const anonymousOther = await request('GET', `/api/v1/products/${product.id}`, {
+      key: null,
+      headers: { 'x-tenant-id': 'other-tenant' },
+    });
     expect(anonymousOther.status).toBe(404);
   });
 });

@@ -45,46 +45,83 @@ describeOnEachDatabase('HTTP contract', (harness) => {
     expect(replayed.headers['idempotent-replayed']).toBe('true');
     expect(replayed.headers['content-type']).toContain('application/problem+json');
     // Simulates a request still running: an unexpired IN_FLIGHT claim with the same fingerprint.
-    await db.query(`UPDATE idempotency_keys SET state = 'IN_FLIGHT', response_status = NULL, locked_until = now() + interval '1 minute'`);
+    await db.query(
+      `UPDATE idempotency_keys SET state = 'IN_FLIGHT', response_status = NULL, locked_until = now() + interval '1 minute'`,
+    );
     const inFlight = await request('POST', '/api/v1/reservations', { body, headers });
     expect(inFlight.status).toBe(409);
     expect(inFlight.body.code).toBe('IDEMPOTENCY_REQUEST_IN_PROGRESS');
     expect(inFlight.headers['retry-after']).toBe('1');
-    const badKey = await request('POST', '/api/v1/reservations', { body, headers: { 'idempotency-key': 'has space' } });
+    const badKey = await request('POST', '/api/v1/reservations', {
+      body,
+      headers: { 'idempotency-key': 'has space' },
+    });
     expect(badKey.status).toBe(400);
     const stored = await db.query<{ expires_at: Date }>('SELECT expires_at FROM idempotency_keys');
-    for (const row of stored.rows) expect(row.expires_at.getTime() - Date.now()).toBeGreaterThan(23.9 * 3600_000);
+    for (const row of stored.rows)
+      expect(row.expires_at.getTime() - Date.now()).toBeGreaterThan(23.9 * 3600_000);
   });
 
   it('requires credentials on every mutating route and refuses bad ones', async () => {
     const { request } = harness();
-    const anonymous = await request('POST', '/api/v1/stores', { body: { id: 'AAA-1', name: 'x' }, key: null });
+    const anonymous = await request('POST', '/api/v1/stores', {
+      body: { id: 'AAA-1', name: 'x' },
+      key: null,
+    });
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers['www-authenticate']).toBe('Bearer');
-    expect((await request('POST', '/api/v1/stores', { body: { id: 'AAA-1', name: 'x' }, key: 'wrong-key' })).status).toBe(401);
+    expect(
+      (await request('POST', '/api/v1/stores', { body: { id: 'AAA-1', name: 'x' }, key: 'wrong-key' }))
+        .status,
+    ).toBe(401);
     const bearer = await request('POST', '/api/v1/stores', {
       body: { id: 'AAA-1', name: 'x' },
       key: null,
       headers: { authorization: 'Bearer test-admin-key-0123456789abcdef' },
     });
     expect(bearer.status).toBe(201);
-    expect((await request('GET', '/api/v1/stores', { key: null, headers: { authorization: 'Basic abc' } })).status).toBe(401);
-    expect((await request('GET', '/api/v1/stores', { key: null, headers: { 'x-tenant-id': 'BAD TENANT' } })).status).toBe(400);
-    expect((await request('GET', '/api/v1/stores', { headers: { 'x-tenant-id': 'other-tenant' } })).status).toBe(403);
-    expect((await request('DELETE', '/api/v1/products/01900000-0000-7000-8000-000000000000', { key: null })).status).toBe(401);
+    expect(
+      (await request('GET', '/api/v1/stores', { key: null, headers: { authorization: 'Basic abc' } })).status,
+    ).toBe(401);
+    expect(
+      (await request('GET', '/api/v1/stores', { key: null, headers: { 'x-tenant-id': 'BAD TENANT' } }))
+        .status,
+    ).toBe(400);
+    expect(
+      (await request('GET', '/api/v1/stores', { headers: { 'x-tenant-id': 'other-tenant' } })).status,
+    ).toBe(403);
+    expect(
+      (await request('DELETE', '/api/v1/products/01900000-0000-7000-8000-000000000000', { key: null }))
+        .status,
+    ).toBe(401);
   });
 
   it('answers bad input with problem+json 4xx and changes nothing', async () => {
     const { request } = harness();
     const before = await outboxCount();
-    const malformed = await request('POST', '/api/v1/stores', { body: '{"id": "AAA-1",', headers: { 'content-type': 'application/json' } });
+    const malformed = await request('POST', '/api/v1/stores', {
+      body: '{"id": "AAA-1",',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(malformed.status).toBe(400);
-    expect(malformed.body).toMatchObject({ code: 'MALFORMED_JSON', status: 400, type: expect.stringContaining('malformed-json') });
-    const empty = await request('POST', '/api/v1/stores', { body: '', headers: { 'content-type': 'application/json' } });
+    expect(malformed.body).toMatchObject({
+      code: 'MALFORMED_JSON',
+      status: 400,
+      type: expect.stringContaining('malformed-json'),
+    });
+    const empty = await request('POST', '/api/v1/stores', {
+      body: '',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(empty.status).toBe(400);
-    const notJson = await request('POST', '/api/v1/stores', { body: 'id=1', headers: { 'content-type': 'text/plain' } });
+    const notJson = await request('POST', '/api/v1/stores', {
+      body: 'id=1',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(notJson.status).toBe(415);
-    const huge = await request('POST', '/api/v1/stores', { body: { id: 'AAA-1', name: 'x'.repeat(200_000) } });
+    const huge = await request('POST', '/api/v1/stores', {
+      body: { id: 'AAA-1', name: 'x'.repeat(200_000) },
+    });
     expect(huge.status).toBe(413);
     expect(huge.body.code).toBe('PAYLOAD_TOO_LARGE');
     const wrongTypes = await request('POST', '/api/v1/stores', { body: { id: 123, name: ['x'] } });
@@ -118,7 +155,10 @@ describeOnEachDatabase('HTTP contract', (harness) => {
     expect(echoed.headers['x-request-id']).toBe('req-abc-123');
     const made = await request('GET', '/health', { key: null });
     expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    const unsafe = await request('GET', '/health', { key: null, headers: { 'x-request-id': 'bad id with spaces' } });
+    const unsafe = await request('GET', '/health', {
+      key: null,
+      headers: { 'x-request-id': 'bad id with spaces' },
+    });
     expect(unsafe.headers['x-request-id']).not.toBe('bad id with spaces');
   });
 

@@ -12,7 +12,12 @@ describeOnEachDatabase('reservations', (harness) => {
     return { store, product, levelUrl: `/api/v1/stock/${product.id}/${store}` };
   }
 
-  function reserve(productId: string, storeId: string, quantity: number, extra: Record<string, unknown> = {}) {
+  function reserve(
+    productId: string,
+    storeId: string,
+    quantity: number,
+    extra: Record<string, unknown> = {},
+  ) {
     return harness().request('POST', '/api/v1/reservations', {
       body: { product_id: productId, store_id: storeId, quantity, customer_id: 'customer-1', ...extra },
     });
@@ -23,7 +28,12 @@ describeOnEachDatabase('reservations', (harness) => {
     const { store, product, levelUrl } = await stocked(10);
     const created = await reserve(product.id, store, 3, { ttl_seconds: 120 });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ status: 'PENDING', quantity: 3, customer_id: 'customer-1', expires_in_seconds: 120 });
+    expect(created.body).toMatchObject({
+      status: 'PENDING',
+      quantity: 3,
+      customer_id: 'customer-1',
+      expires_in_seconds: 120,
+    });
     expect(Date.parse(created.body.expires_at) - Date.parse(created.body.created_at)).toBe(120_000);
     expect(created.headers['location']).toBe(`/api/v1/reservations/${created.body.reservation_id}`);
     const level = await request('GET', levelUrl, { key: null });
@@ -56,7 +66,14 @@ describeOnEachDatabase('reservations', (harness) => {
     expect((await reserve(product.id, store, 0)).status).toBe(400);
     expect((await reserve(product.id, store, -1)).status).toBe(400);
     expect((await reserve(product.id, store, 1, { customer_id: '' })).status).toBe(400);
-    expect((await harness().request('POST', '/api/v1/reservations', { body: { product_id: product.id }, key: null })).status).toBe(401);
+    expect(
+      (
+        await harness().request('POST', '/api/v1/reservations', {
+          body: { product_id: product.id },
+          key: null,
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it('confirms: on-hand and reserved both drop, a sale is in the ledger, confirming twice is harmless', async () => {
@@ -67,12 +84,20 @@ describeOnEachDatabase('reservations', (harness) => {
     const confirmed = await request('POST', `/api/v1/reservations/${id}/confirm`);
     expect(confirmed.status).toBe(200);
     expect(confirmed.body).toMatchObject({ status: 'CONFIRMED', expires_in_seconds: 0 });
-    expect((await request('GET', levelUrl, { key: null })).body).toMatchObject({ quantity: 7, reserved: 0, available: 7 });
+    expect((await request('GET', levelUrl, { key: null })).body).toMatchObject({
+      quantity: 7,
+      reserved: 0,
+      available: 7,
+    });
     const again = await request('POST', `/api/v1/reservations/${id}/confirm`);
     expect(again.status).toBe(200);
     expect((await request('GET', levelUrl, { key: null })).body.quantity).toBe(7);
     const movements = await request('GET', `${levelUrl}/movements`);
-    expect(movements.body.data[0]).toMatchObject({ quantity_change: -3, reason: 'RESERVATION_CONFIRMED', reference_id: id });
+    expect(movements.body.data[0]).toMatchObject({
+      quantity_change: -3,
+      reason: 'RESERVATION_CONFIRMED',
+      reference_id: id,
+    });
     const cancelConfirmed = await request('POST', `/api/v1/reservations/${id}/cancel`);
     expect(cancelConfirmed.status).toBe(409);
     expect(cancelConfirmed.body.code).toBe('RESERVATION_CONFIRMED');
@@ -90,7 +115,9 @@ describeOnEachDatabase('reservations', (harness) => {
     const confirm = await request('POST', `/api/v1/reservations/${id}/confirm`);
     expect(confirm.status).toBe(409);
     expect(confirm.body.code).toBe('RESERVATION_CANCELLED');
-    expect((await request('GET', '/api/v1/reservations/01900000-0000-7000-8000-000000000000')).status).toBe(404);
+    expect((await request('GET', '/api/v1/reservations/01900000-0000-7000-8000-000000000000')).status).toBe(
+      404,
+    );
     expect((await request('POST', '/api/v1/reservations/not-a-uuid/confirm')).status).toBe(400);
   });
 
@@ -109,7 +136,9 @@ describeOnEachDatabase('reservations', (harness) => {
     const confirm = await request('POST', `/api/v1/reservations/${id}/confirm`);
     expect(confirm.status).toBe(409);
     expect(confirm.body.code).toBe('RESERVATION_EXPIRED');
-    const expiredEvents = await db.query(`SELECT 1 FROM outbox_events WHERE event_type = 'reservation.expired'`);
+    const expiredEvents = await db.query(
+      `SELECT 1 FROM outbox_events WHERE event_type = 'reservation.expired'`,
+    );
     expect(expiredEvents.rowCount).toBe(1);
     expect(await findInvariantViolations(db)).toEqual([]);
   });
@@ -134,7 +163,10 @@ describeOnEachDatabase('reservations', (harness) => {
     });
     expect(ok.status).toBe(201);
     expect(ok.body.reservations).toHaveLength(2);
-    expect(ok.body.reservations.map((row: any) => row.batch_id)).toEqual([ok.body.batch_id, ok.body.batch_id]);
+    expect(ok.body.reservations.map((row: any) => row.batch_id)).toEqual([
+      ok.body.batch_id,
+      ok.body.batch_id,
+    ]);
     expect(ok.body.reservations[0]).toMatchObject({ product_id: shirt.id, quantity: 2, status: 'PENDING' });
     const refused = await request('POST', '/api/v1/reservations/batch', {
       body: {
@@ -154,9 +186,18 @@ describeOnEachDatabase('reservations', (harness) => {
     ]);
     const shirtLevel = await request('GET', `/api/v1/stock/${shirt.id}/${store}`, { key: null });
     expect(shirtLevel.body.reserved).toBe(2);
-    expect((await request('POST', '/api/v1/reservations/batch', { body: { customer_id: 'x', items: [] } })).status).toBe(400);
-    const tooMany = Array.from({ length: 51 }, () => ({ product_id: shirt.id, store_id: store, quantity: 1 }));
-    expect((await request('POST', '/api/v1/reservations/batch', { body: { customer_id: 'x', items: tooMany } })).status).toBe(400);
+    expect(
+      (await request('POST', '/api/v1/reservations/batch', { body: { customer_id: 'x', items: [] } })).status,
+    ).toBe(400);
+    const tooMany = Array.from({ length: 51 }, () => ({
+      product_id: shirt.id,
+      store_id: store,
+      quantity: 1,
+    }));
+    expect(
+      (await request('POST', '/api/v1/reservations/batch', { body: { customer_id: 'x', items: tooMany } }))
+        .status,
+    ).toBe(400);
     expect(await findInvariantViolations(db)).toEqual([]);
   });
 
@@ -164,16 +205,23 @@ describeOnEachDatabase('reservations', (harness) => {
     const { request } = harness();
     const { store, product } = await stocked(20);
     const ids: string[] = [];
-    for (let index = 0; index < 3; index += 1) ids.push((await reserve(product.id, store, 1)).body.reservation_id);
+    for (let index = 0; index < 3; index += 1)
+      ids.push((await reserve(product.id, store, 1)).body.reservation_id);
     await request('POST', `/api/v1/reservations/${ids[0]}/confirm`);
     await request('POST', `/api/v1/reservations/${ids[1]}/cancel`);
     const pending = await request('GET', `/api/v1/reservations/store/${store}/pending`);
     expect(pending.body.data.map((row: any) => row.reservation_id)).toEqual([ids[2]]);
     const ofLevel = await request('GET', `/api/v1/reservations/product/${product.id}/store/${store}?limit=2`);
     expect(ofLevel.body.data).toHaveLength(2);
-    const rest = await request('GET', `/api/v1/reservations/product/${product.id}/store/${store}?limit=2&cursor=${ofLevel.body.next_cursor}`);
+    const rest = await request(
+      'GET',
+      `/api/v1/reservations/product/${product.id}/store/${store}?limit=2&cursor=${ofLevel.body.next_cursor}`,
+    );
     expect(rest.body.data).toHaveLength(1);
-    const confirmedOnly = await request('GET', `/api/v1/reservations/product/${product.id}/store/${store}?status=CONFIRMED`);
+    const confirmedOnly = await request(
+      'GET',
+      `/api/v1/reservations/product/${product.id}/store/${store}?status=CONFIRMED`,
+    );
     expect(confirmedOnly.body.data.map((row: any) => row.reservation_id)).toEqual([ids[0]]);
     const stats = await request('GET', '/api/v1/reservations/stats');
     expect(stats.body).toMatchObject({

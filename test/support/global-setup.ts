@@ -51,9 +51,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     if (process.env['OMNISTOCK_REQUIRE_SERVICES'] === '1') {
-      throw new Error(`PostgreSQL is required (OMNISTOCK_REQUIRE_SERVICES=1) but ${adminUrl} failed: ${reason}`);
+      throw new Error(
+        `PostgreSQL is required (OMNISTOCK_REQUIRE_SERVICES=1) but ${adminUrl} failed: ${reason}`,
+      );
     }
-    process.stdout.write(`\nSKIPPED: tests on PostgreSQL — no server at ${adminUrl} (${reason}). Set TEST_DATABASE_URL.\n\n`);
+    process.stdout.write(
+      `\nSKIPPED: tests on PostgreSQL — no server at ${adminUrl} (${reason}). Set TEST_DATABASE_URL.\n\n`,
+    );
   }
   project.provide('postgresTemplate', postgresReady ? template : null);
 
@@ -71,9 +75,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
  * of the runs `shouldDrop` picks (this one at the end; dead ones, which a killed run leaves behind).
  */
 async function dropLeftovers(admin: pg.Client, shouldDrop: (pid: number) => boolean): Promise<void> {
-  const result = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [
-    `${TEST_DATABASE_PREFIX}%`,
-  ]);
+  const result = await admin.query<{ datname: string }>(
+    'SELECT datname FROM pg_database WHERE datname LIKE $1',
+    [`${TEST_DATABASE_PREFIX}%`],
+  );
   for (const { datname } of result.rows) {
     const pid = Number(datname.slice(TEST_DATABASE_PREFIX.length).split('_')[0]);
     if (Number.isInteger(pid) && shouldDrop(pid)) {

@@ -66,7 +66,10 @@ export function postgresAvailable(): boolean {
 }
 
 /** A fresh, migrated database of the given kind: PGlite from the shared image, PostgreSQL cloned from the template. */
-export async function createTestDatabase(kind: DatabaseKind, poolSizeMax = 20): Promise<{ database: Database; drop: () => Promise<void> }> {
+export async function createTestDatabase(
+  kind: DatabaseKind,
+  poolSizeMax = 20,
+): Promise<{ database: Database; drop: () => Promise<void> }> {
   if (kind === 'pglite') {
     const image = new Blob([await readFile(inject('pgliteImagePath'))]);
     const database = await PgliteDatabase.open({ kind: 'image', image });
@@ -106,7 +109,11 @@ export async function createTestDatabase(kind: DatabaseKind, poolSizeMax = 20): 
  * shared by the file's tests and emptied of tenant data before each test. PostgreSQL blocks are
  * skipped, visibly, when no server is reachable.
  */
-export function describeOnEachDatabase(title: string, body: (harness: () => TestApp) => void, configOverrides: Partial<Config> = {}): void {
+export function describeOnEachDatabase(
+  title: string,
+  body: (harness: () => TestApp) => void,
+  configOverrides: Partial<Config> = {},
+): void {
   for (const kind of ['pglite', 'postgres'] as const) {
     describe.skipIf(kind === 'postgres' && !postgresAvailable())(`${title} [${kind}]`, () => {
       let harness: TestApp | undefined;
@@ -135,9 +142,19 @@ export async function resetTenantData(db: Database): Promise<void> {
   await db.query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
 }
 
-export async function startTestApp(kind: DatabaseKind, db: Database, configOverrides: Partial<Config> = {}): Promise<TestApp> {
-  const app = await buildApp({ config: testConfig(configOverrides), logger: pino({ level: 'silent' }), database: db });
-  await db.query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [OTHER_TENANT]);
+export async function startTestApp(
+  kind: DatabaseKind,
+  db: Database,
+  configOverrides: Partial<Config> = {},
+): Promise<TestApp> {
+  const app = await buildApp({
+    config: testConfig(configOverrides),
+    logger: pino({ level: 'silent' }),
+    database: db,
+  });
+  await db.query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [
+    OTHER_TENANT,
+  ]);
   await db.query(
     `INSERT INTO api_keys (tenant_id, id, name, key_hash, key_prefix, role)
      VALUES ($1, $2, 'other admin', $3, $4, 'admin') ON CONFLICT (key_hash) DO NOTHING`,
@@ -148,11 +165,23 @@ export async function startTestApp(kind: DatabaseKind, db: Database, configOverr
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     const key = options.key === undefined ? ADMIN_KEY : options.key;
     if (key !== null) headers['x-api-key'] = key;
-    const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    if (payload !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-    const response = await app.server.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
+    const payload =
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body);
+    if (payload !== undefined && headers['content-type'] === undefined)
+      headers['content-type'] = 'application/json';
+    const response = await app.server.inject({
+      method: method as 'GET',
+      url,
+      headers,
+      ...(payload === undefined ? {} : { payload }),
+    });
     const contentType = String(response.headers['content-type'] ?? '');
-    const body = contentType.includes('json') && response.body !== '' ? JSON.parse(response.body) : response.body;
+    const body =
+      contentType.includes('json') && response.body !== '' ? JSON.parse(response.body) : response.body;
     return { status: response.statusCode, body, headers: response.headers };
   };
 
@@ -164,22 +193,32 @@ export async function startTestApp(kind: DatabaseKind, db: Database, configOverr
     request,
     async createStore(id = `STORE-${++sequence}`, name = `Store ${id}`) {
       const response = await request('POST', '/api/v1/stores', { body: { id, name, kind: 'store' } });
-      if (response.status !== 201) throw new Error(`store: ${response.status} ${JSON.stringify(response.body)}`);
+      if (response.status !== 201)
+        throw new Error(`store: ${response.status} ${JSON.stringify(response.body)}`);
       return id;
     },
     async createProduct(overrides = {}) {
       const sku = `SKU-${Date.now().toString(36)}-${++sequence}`;
       const response = await request('POST', '/api/v1/products', {
-        body: { sku, name: `Product ${sku}`, price_minor: 1999, currency: 'EUR', category: 'test', ...overrides },
+        body: {
+          sku,
+          name: `Product ${sku}`,
+          price_minor: 1999,
+          currency: 'EUR',
+          category: 'test',
+          ...overrides,
+        },
       });
-      if (response.status !== 201) throw new Error(`product: ${response.status} ${JSON.stringify(response.body)}`);
+      if (response.status !== 201)
+        throw new Error(`product: ${response.status} ${JSON.stringify(response.body)}`);
       return response.body;
     },
     async stock(productId, storeId, quantity, lowStockThreshold = 0) {
       const response = await request('POST', '/api/v1/stock', {
         body: { product_id: productId, store_id: storeId, quantity, low_stock_threshold: lowStockThreshold },
       });
-      if (response.status !== 201) throw new Error(`stock: ${response.status} ${JSON.stringify(response.body)}`);
+      if (response.status !== 201)
+        throw new Error(`stock: ${response.status} ${JSON.stringify(response.body)}`);
       return response.body;
     },
   };

@@ -13,5 +13,7 @@ export function storeNotFound(storeId: string): AppError {
 }
 
 export function productNotFound(productId: string): AppError {
-  return new AppError(CatalogErrors.productNotFound, `Product ${productId} does not exist`, { product_id: productId });
+  return new AppError(CatalogErrors.productNotFound, `Product ${productId} does not exist`, {
+    product_id: productId,
+  });
 }

@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { etagOf, optionalIfMatchVersion, requireIfMatchVersion } from '../../platform/http/etag.js';
-import { AUTHENTICATED, IdempotencyHeader, IfMatchHeader, PUBLIC, withProblems } from '../../platform/http/openapi.js';
+import {
+  AUTHENTICATED,
+  IdempotencyHeader,
+  IfMatchHeader,
+  PUBLIC,
+  withProblems,
+} from '../../platform/http/openapi.js';
 import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
 import { Product, ProductId, ProductWrite, Sku, Store, StoreCreate, StoreId } from './catalog.schemas.js';
 import { type ProductService, toProduct } from './product.service.js';
@@ -16,7 +22,14 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
     api.post(
       '/stores',
       {
-        schema: { tags: ['stores'], summary: 'Create a store', security: AUTHENTICATED, headers: IdempotencyHeader, body: StoreCreate, response: withProblems({ 201: Store }) },
+        schema: {
+          tags: ['stores'],
+          summary: 'Create a store',
+          security: AUTHENTICATED,
+          headers: IdempotencyHeader,
+          body: StoreCreate,
+          response: withProblems({ 201: Store }),
+        },
       },
       async (request, reply) => {
         const store = await stores.create(request.context, request.body);
@@ -28,11 +41,18 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
       '/stores',
       {
         config: { access: 'public' },
-        schema: { tags: ['stores'], summary: 'List stores', security: PUBLIC, querystring: Type.Object(PageQuery, { additionalProperties: false }), response: withProblems({ 200: page(Store) }) },
+        schema: {
+          tags: ['stores'],
+          summary: 'List stores',
+          security: PUBLIC,
+          querystring: Type.Object(PageQuery, { additionalProperties: false }),
+          response: withProblems({ 200: page(Store) }),
+        },
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const after =
+          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
         const rows = await stores.list(request.context.tenantId, after, limit);
         return toPage(rows, limit, (row) => [row.id], toStore);
       },
@@ -42,7 +62,13 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
       '/stores/:storeId',
       {
         config: { access: 'public' },
-        schema: { tags: ['stores'], summary: 'Get a store', security: PUBLIC, params: Type.Object({ storeId: StoreId }), response: withProblems({ 200: Store }) },
+        schema: {
+          tags: ['stores'],
+          summary: 'Get a store',
+          security: PUBLIC,
+          params: Type.Object({ storeId: StoreId }),
+          response: withProblems({ 200: Store }),
+        },
       },
       async (request) => stores.get(request.context.tenantId, request.params.storeId),
     );
@@ -50,7 +76,14 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
     api.post(
       '/products',
       {
-        schema: { tags: ['products'], summary: 'Create a product', security: AUTHENTICATED, headers: IdempotencyHeader, body: ProductWrite, response: withProblems({ 201: Product }) },
+        schema: {
+          tags: ['products'],
+          summary: 'Create a product',
+          security: AUTHENTICATED,
+          headers: IdempotencyHeader,
+          body: ProductWrite,
+          response: withProblems({ 201: Product }),
+        },
       },
       async (request, reply) => {
         const product = await products.create(request.context, request.body);
@@ -70,14 +103,22 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
           tags: ['products'],
           summary: 'List products',
           security: PUBLIC,
-          querystring: Type.Object({ ...PageQuery, category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { ...PageQuery, category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
+            { additionalProperties: false },
+          ),
           response: withProblems({ 200: page(Product) }),
         },
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const afterId = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
-        const rows = await products.list(request.context.tenantId, { category: request.query.category, afterId, limit });
+        const afterId =
+          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const rows = await products.list(request.context.tenantId, {
+          category: request.query.category,
+          afterId,
+          limit,
+        });
         return toPage(rows, limit, (row) => [row.id], toProduct);
       },
     );
@@ -86,7 +127,13 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
       '/products/sku/:sku',
       {
         config: { access: 'public' },
-        schema: { tags: ['products'], summary: 'Get a product by SKU', security: PUBLIC, params: Type.Object({ sku: Sku }), response: withProblems({ 200: Product }) },
+        schema: {
+          tags: ['products'],
+          summary: 'Get a product by SKU',
+          security: PUBLIC,
+          params: Type.Object({ sku: Sku }),
+          response: withProblems({ 200: Product }),
+        },
       },
       async (request, reply) => {
         const product = await products.getBySku(request.context.tenantId, request.params.sku);
@@ -98,7 +145,13 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
       '/products/:productId',
       {
         config: { access: 'public' },
-        schema: { tags: ['products'], summary: 'Get a product', security: PUBLIC, params: Type.Object({ productId: ProductId }), response: withProblems({ 200: Product }) },
+        schema: {
+          tags: ['products'],
+          summary: 'Get a product',
+          security: PUBLIC,
+          params: Type.Object({ productId: ProductId }),
+          response: withProblems({ 200: Product }),
+        },
       },
       async (request, reply) => {
         const product = await products.get(request.context.tenantId, request.params.productId);
@@ -121,7 +174,12 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
       },
       async (request, reply) => {
         const version = requireIfMatchVersion(request.headers['if-match']);
-        const product = await products.update(request.context, request.params.productId, version, request.body);
+        const product = await products.update(
+          request.context,
+          request.params.productId,
+          version,
+          request.body,
+        );
         return reply.header('etag', etagOf(product.version)).send(product);
       },
     );

@@ -7,9 +7,16 @@ export const PRICE_MINOR_MAX = 1_000_000_000_000;
 
 export const StoreId = Type.String({ pattern: STORE_ID_PATTERN, description: 'Store code, e.g. MAD-001' });
 export const ProductId = Type.String({ format: 'uuid', description: 'Product id (UUIDv7)' });
-export const Sku = Type.String({ pattern: SKU_PATTERN, description: 'Stock keeping unit, unique per tenant' });
+export const Sku = Type.String({
+  pattern: SKU_PATTERN,
+  description: 'Stock keeping unit, unique per tenant',
+});
 
-export const StoreKind = Type.Union([Type.Literal('store'), Type.Literal('warehouse'), Type.Literal('online')]);
+export const StoreKind = Type.Union([
+  Type.Literal('store'),
+  Type.Literal('warehouse'),
+  Type.Literal('online'),
+]);
 
 export const StoreCreate = Type.Object(
   {
@@ -34,7 +41,11 @@ const productFields = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   description: Type.Optional(Type.String({ maxLength: 4000 })),
   category: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()])),
-  price_minor: Type.Integer({ minimum: 0, maximum: PRICE_MINOR_MAX, description: 'Price in minor units (cents)' }),
+  price_minor: Type.Integer({
+    minimum: 0,
+    maximum: PRICE_MINOR_MAX,
+    description: 'Price in minor units (cents)',
+  }),
   currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }),
 };
 

@@ -13,15 +13,33 @@ export interface ProductRow {
   updated_at: Date;
 }
 
-export type ProductFields = Pick<ProductRow, 'sku' | 'name' | 'description' | 'category' | 'price_minor' | 'currency'>;
+export type ProductFields = Pick<
+  ProductRow,
+  'sku' | 'name' | 'description' | 'category' | 'price_minor' | 'currency'
+>;
 
-const PRODUCT_COLUMNS = 'id, sku, name, description, category, price_minor, currency, version, created_at, updated_at';
+const PRODUCT_COLUMNS =
+  'id, sku, name, description, category, price_minor, currency, version, created_at, updated_at';
 
-export async function insertProduct(db: Queryable, tenantId: string, id: string, fields: ProductFields): Promise<ProductRow> {
+export async function insertProduct(
+  db: Queryable,
+  tenantId: string,
+  id: string,
+  fields: ProductFields,
+): Promise<ProductRow> {
   const result = await db.query<ProductRow>(
     `INSERT INTO products (tenant_id, id, sku, name, description, category, price_minor, currency)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${PRODUCT_COLUMNS}`,
-    [tenantId, id, fields.sku, fields.name, fields.description, fields.category, fields.price_minor, fields.currency],
+    [
+      tenantId,
+      id,
+      fields.sku,
+      fields.name,
+      fields.description,
+      fields.category,
+      fields.price_minor,
+      fields.currency,
+    ],
   );
   return result.rows[0] as ProductRow;
 }
@@ -41,7 +59,11 @@ export async function findProduct(
   return result.rows[0];
 }
 
-export async function findProductBySku(db: Queryable, tenantId: string, sku: string): Promise<ProductRow | undefined> {
+export async function findProductBySku(
+  db: Queryable,
+  tenantId: string,
+  sku: string,
+): Promise<ProductRow | undefined> {
   const result = await db.query<ProductRow>(
     `SELECT ${PRODUCT_COLUMNS} FROM products WHERE tenant_id = $1 AND sku = $2 AND deleted_at IS NULL`,
     [tenantId, sku],
@@ -79,7 +101,17 @@ export async function updateProduct(
             version = version + 1, updated_at = now()
       WHERE tenant_id = $1 AND id = $2 AND version = $3 AND deleted_at IS NULL
       RETURNING ${PRODUCT_COLUMNS}`,
-    [tenantId, productId, expectedVersion, fields.sku, fields.name, fields.description, fields.category, fields.price_minor, fields.currency],
+    [
+      tenantId,
+      productId,
+      expectedVersion,
+      fields.sku,
+      fields.name,
+      fields.description,
+      fields.category,
+      fields.price_minor,
+      fields.currency,
+    ],
   );
   return result.rows[0];
 }

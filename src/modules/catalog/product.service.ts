@@ -1,4 +1,10 @@
-import { constraintOf, type Database, type Queryable, SqlState, sqlStateOf } from '../../platform/db/database.js';
+import {
+  constraintOf,
+  type Database,
+  type Queryable,
+  SqlState,
+  sqlStateOf,
+} from '../../platform/db/database.js';
 import { appendToOutbox } from '../../platform/events/outbox.js';
 import { versionConflict } from '../../platform/http/etag.js';
 import { AppError } from '../../platform/http/problem.js';
@@ -24,7 +30,7 @@ import {
  * transaction, without the catalog reading its tables. Wired in app.ts.
  */
 export interface ProductDeletionGuard {
-  beforeProductDeleted(tx: Queryable, tenantId: string, productId: string): Promise<void>;
+  beforeProductDeleted(tx: Queryable, context: RequestContext, productId: string): Promise<void>;
 }
 
 export function toProduct(row: ProductRow): Product {
@@ -87,7 +93,12 @@ export class ProductService {
    * For other modules: the live product, inside their transaction; 404 when absent or deleted.
    * `share` holds off a concurrent delete until the caller commits (used when creating stock levels).
    */
-  async require(db: Queryable, tenantId: string, productId: string, lock: 'none' | 'share' = 'none'): Promise<ProductRow> {
+  async require(
+    db: Queryable,
+    tenantId: string,
+    productId: string,
+    lock: 'none' | 'share' = 'none',
+  ): Promise<ProductRow> {
     const row = await findProduct(db, tenantId, productId, lock);
     if (row === undefined) throw productNotFound(productId);
     return row;
@@ -101,16 +112,31 @@ export class ProductService {
     return toProduct(row);
   }
 
-  async list(tenantId: string, filter: { category: string | undefined; afterId: string | undefined; limit: number }) {
+  async list(
+    tenantId: string,
+    filter: { category: string | undefined; afterId: string | undefined; limit: number },
+  ) {
     return listProducts(this.database, tenantId, filter);
   }
 
-  async update(context: RequestContext, productId: string, expectedVersion: number, input: ProductWrite): Promise<Product> {
+  async update(
+    context: RequestContext,
+    productId: string,
+    expectedVersion: number | undefined,
+    input: ProductWrite,
+  ): Promise<Product> {
     const fields = fieldsOf(input);
     return this.#mappingSkuConflict(fields.sku, () =>
       this.database.transaction(async (tx) => {
-        const previous = await this.require(tx, context.tenantId, productId);
-        const row = await updateProduct(tx, context.tenantId, productId, expectedVersion, fields);
+        const previous = await findProduct(tx, context.tenantId, productId, 'update');
+        if (previous === undefined) throw productNotFound(productId);
+        const row = await updateProduct(
+          tx,
+          context.tenantId,
+          productId,
+          expectedVersion ?? previous.version,
+          fields,
+        );
         if (row === undefined) {
           const current = await this.require(tx, context.tenantId, productId);
           throw versionConflict(current.version);
@@ -122,12 +148,17 @@ export class ProductService {
   }
 
   /** Soft delete: the SKU becomes free, the ledger keeps its history. Refused while stock is reserved. */
-  async delete(context: RequestContext, productId: string, expectedVersion: number | undefined): Promise<void> {
+  async delete(
+    context: RequestContext,
+    productId: string,
+    expectedVersion: number | undefined,
+  ): Promise<void> {
     await this.database.transaction(async (tx) => {
       const row = await findProduct(tx, context.tenantId, productId, 'update');
       if (row === undefined) throw productNotFound(productId);
-      if (expectedVersion !== undefined && row.version !== expectedVersion) throw versionConflict(row.version);
-      await this.#deletionGuard?.beforeProductDeleted(tx, context.tenantId, productId);
+      if (expectedVersion !== undefined && row.version !== expectedVersion)
+        throw versionConflict(row.version);
+      await this.#deletionGuard?.beforeProductDeleted(tx, context, productId);
       await markProductDeleted(tx, context.tenantId, productId);
       await this.#announce(tx, context, CatalogEventTypes.productDeleted, row, null);
     });

@@ -17,9 +17,15 @@ export class StoreService {
 
   async create(context: RequestContext, input: StoreCreate): Promise<Store> {
     return this.database.transaction(async (tx) => {
-      const row = await insertStore(tx, context.tenantId, { id: input.id, name: input.name, kind: input.kind ?? 'store' });
+      const row = await insertStore(tx, context.tenantId, {
+        id: input.id,
+        name: input.name,
+        kind: input.kind ?? 'store',
+      });
       if (row === undefined) {
-        throw new AppError(CatalogErrors.storeAlreadyExists, `Store ${input.id} already exists`, { store_id: input.id });
+        throw new AppError(CatalogErrors.storeAlreadyExists, `Store ${input.id} already exists`, {
+          store_id: input.id,
+        });
       }
       const data: StoreCreatedData = { store_id: row.id, name: row.name, kind: row.kind };
       await appendToOutbox(tx, [

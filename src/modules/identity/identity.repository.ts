@@ -10,7 +10,10 @@ export interface ApiKeyRow {
 }
 
 export async function insertTenantIfAbsent(db: Queryable, id: string, name: string): Promise<boolean> {
-  const result = await db.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, name]);
+  const result = await db.query(
+    'INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
+    [id, name],
+  );
   return result.rowCount === 1;
 }
 
@@ -41,4 +44,19 @@ export async function touchApiKey(db: Queryable, tenantId: string, id: string): 
       WHERE tenant_id = $1 AND id = $2 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
     [tenantId, id],
   );
+}
+
+/** Revokes the tenant's keys of this name except the one with `keepHash` (rotation of a configured key). */
+export async function revokeOtherKeysNamed(
+  db: Queryable,
+  tenantId: string,
+  name: string,
+  keepHash: string,
+): Promise<number> {
+  const result = await db.query(
+    `UPDATE api_keys SET revoked_at = now()
+      WHERE tenant_id = $1 AND name = $2 AND key_hash <> $3 AND revoked_at IS NULL`,
+    [tenantId, name, keepHash],
+  );
+  return result.rowCount;
 }

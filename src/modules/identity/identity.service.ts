@@ -2,7 +2,15 @@ import type { Database } from '../../platform/db/database.js';
 import type { Authenticator, Principal } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { displayPrefixOf, generateApiKey, hashApiKey } from '../../platform/security/api-key.js';
-import { findActiveApiKeyByHash, insertApiKeyIfAbsent, insertTenantIfAbsent, touchApiKey } from './identity.repository.js';
+import {
+  findActiveApiKeyByHash,
+  insertApiKeyIfAbsent,
+  insertTenantIfAbsent,
+  revokeOtherKeysNamed,
+  touchApiKey,
+} from './identity.repository.js';
+
+const CONFIGURED_ADMIN_KEY_NAME = 'admin (OMNISTOCK_ADMIN_API_KEY)';
 
 export interface BootstrapResult {
   tenantCreated: boolean;
@@ -16,22 +24,29 @@ export class IdentityService implements Authenticator {
 
   /**
    * Makes sure the tenant exists and has an admin key. A key given by the operator is registered
-   * (idempotently) on every start, so it can be rotated through the environment; without one, a key
-   * is generated only when the tenant is created.
+   * (idempotently) on every start and replaces the one it gave before, which is revoked: changing
+   * OMNISTOCK_ADMIN_API_KEY rotates it. Without one, a key is generated only when the tenant is created.
    */
-  async bootstrapTenant(tenantId: string, tenantName: string, configuredAdminKey: string | undefined): Promise<BootstrapResult> {
+  async bootstrapTenant(
+    tenantId: string,
+    tenantName: string,
+    configuredAdminKey: string | undefined,
+  ): Promise<BootstrapResult> {
     return this.database.transaction(async (tx) => {
       const tenantCreated = await insertTenantIfAbsent(tx, tenantId, tenantName);
       const adminKey = configuredAdminKey ?? (tenantCreated ? generateApiKey() : undefined);
       if (adminKey !== undefined) {
+        const hash = hashApiKey(adminKey);
+        const name = configuredAdminKey ? CONFIGURED_ADMIN_KEY_NAME : 'admin (generated at first start)';
         await insertApiKeyIfAbsent(tx, {
           tenantId,
           id: newId(),
-          name: configuredAdminKey ? 'admin (OMNISTOCK_ADMIN_API_KEY)' : 'admin (generated at first start)',
-          hash: hashApiKey(adminKey),
+          name,
+          hash,
           prefix: displayPrefixOf(adminKey),
           role: 'admin',
         });
+        if (configuredAdminKey) await revokeOtherKeysNamed(tx, tenantId, CONFIGURED_ADMIN_KEY_NAME, hash);
       }
       return { tenantCreated, generatedAdminKey: configuredAdminKey ? undefined : adminKey };
     });

@@ -2,9 +2,17 @@ import { AppError, defineError } from '../../platform/http/problem.js';
 
 export const InventoryErrors = {
   stockLevelNotFound: defineError('STOCK_LEVEL_NOT_FOUND', 404, 'This product is not stocked in this store'),
-  stockLevelExists: defineError('STOCK_LEVEL_EXISTS', 409, 'Stock for this product and store is already initialised'),
+  stockLevelExists: defineError(
+    'STOCK_LEVEL_EXISTS',
+    409,
+    'Stock for this product and store is already initialised',
+  ),
   insufficientStock: defineError('INSUFFICIENT_STOCK', 409, 'Not enough stock available'),
-  quantityBelowReserved: defineError('QUANTITY_BELOW_RESERVED', 409, 'On-hand cannot drop below what is reserved'),
+  quantityBelowReserved: defineError(
+    'QUANTITY_BELOW_RESERVED',
+    409,
+    'On-hand cannot drop below what is reserved',
+  ),
   quantityLimitExceeded: defineError('QUANTITY_LIMIT_EXCEEDED', 422, 'On-hand would exceed the maximum'),
   invalidAdjustment: defineError('INVALID_ADJUSTMENT', 422, 'The change does not fit its reason'),
   sameStoreTransfer: defineError('SAME_STORE_TRANSFER', 422, 'A transfer needs two different stores'),
@@ -24,7 +32,12 @@ export function stockLevelNotFound(productId: string, storeId: string): AppError
   );
 }
 
-export function insufficientStock(productId: string, storeId: string, requested: number, available: number): AppError {
+export function insufficientStock(
+  productId: string,
+  storeId: string,
+  requested: number,
+  available: number,
+): AppError {
   return new AppError(
     InventoryErrors.insufficientStock,
     `Requested ${requested} of product ${productId} in store ${storeId}; ${available} available`,

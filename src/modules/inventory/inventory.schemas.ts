@@ -1,6 +1,11 @@
 import Type, { type Static } from 'typebox';
 import { ProductId, StoreId } from '../catalog/index.js';
-import { ADJUSTMENT_REASONS, QUANTITY_CHANGE_MAX, QUANTITY_ON_HAND_MAX, SET_REASONS } from './stock.domain.js';
+import {
+  ADJUSTMENT_REASONS,
+  QUANTITY_CHANGE_MAX,
+  QUANTITY_ON_HAND_MAX,
+  SET_REASONS,
+} from './stock.domain.js';
 
 /** Quantities of one operation: positive, bounded far below int32. */
 export const OPERATION_QUANTITY_MAX = 1_000_000;
@@ -45,7 +50,11 @@ export type StockSet = Static<typeof StockSet>;
 
 export const StockAdjust = Type.Object(
   {
-    quantity_change: Type.Integer({ minimum: -QUANTITY_CHANGE_MAX, maximum: QUANTITY_CHANGE_MAX, not: { const: 0 } }),
+    quantity_change: Type.Integer({
+      minimum: -QUANTITY_CHANGE_MAX,
+      maximum: QUANTITY_CHANGE_MAX,
+      not: { const: 0 },
+    }),
     reason: Type.Union(ADJUSTMENT_REASONS.map((reason) => Type.Literal(reason))),
     user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     note: Type.Optional(Type.String({ maxLength: 500 })),

@@ -121,14 +121,28 @@ export async function listPendingOfStore(
 
 export async function listOfLevel(
   db: Queryable,
-  filter: { tenantId: string; productId: string; storeId: string; status: ReservationStatus | undefined; afterId: string | undefined; limit: number },
+  filter: {
+    tenantId: string;
+    productId: string;
+    storeId: string;
+    status: ReservationStatus | undefined;
+    afterId: string | undefined;
+    limit: number;
+  },
 ): Promise<ReservationRow[]> {
   const result = await db.query<ReservationRow>(
     `SELECT ${RESERVATION_COLUMNS} FROM reservations
       WHERE tenant_id = $1 AND product_id = $2 AND store_id = $3
         AND ($4::text IS NULL OR status = $4) AND ($5::uuid IS NULL OR id > $5)
       ORDER BY id LIMIT $6`,
-    [filter.tenantId, filter.productId, filter.storeId, filter.status ?? null, filter.afterId ?? null, filter.limit + 1],
+    [
+      filter.tenantId,
+      filter.productId,
+      filter.storeId,
+      filter.status ?? null,
+      filter.afterId ?? null,
+      filter.limit + 1,
+    ],
   );
   return result.rows;
 }
@@ -139,7 +153,11 @@ export interface StatusTotals {
   units: number;
 }
 
-export async function countByStatus(db: Queryable, tenantId: string, storeId: string | undefined): Promise<StatusTotals[]> {
+export async function countByStatus(
+  db: Queryable,
+  tenantId: string,
+  storeId: string | undefined,
+): Promise<StatusTotals[]> {
   const result = await db.query<StatusTotals>(
     `SELECT status, count(*) AS count, COALESCE(sum(quantity), 0)::bigint AS units
        FROM reservations WHERE tenant_id = $1 AND ($2::text IS NULL OR store_id = $2)
@@ -149,7 +167,11 @@ export async function countByStatus(db: Queryable, tenantId: string, storeId: st
   return result.rows;
 }
 
-export async function nextPendingExpiryOfTenant(db: Queryable, tenantId: string, storeId: string | undefined): Promise<Date | null> {
+export async function nextPendingExpiryOfTenant(
+  db: Queryable,
+  tenantId: string,
+  storeId: string | undefined,
+): Promise<Date | null> {
   const result = await db.query<{ expires_at: Date | null }>(
     `SELECT min(expires_at) AS expires_at FROM reservations
       WHERE tenant_id = $1 AND status = 'PENDING' AND ($2::text IS NULL OR store_id = $2)`,

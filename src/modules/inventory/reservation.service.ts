@@ -1,12 +1,22 @@
 import type { Database, Queryable } from '../../platform/db/database.js';
 import type { DomainEvent } from '../../platform/events/outbox.js';
+import { groupBy } from '../../platform/group-by.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
-import { groupBy } from '../../platform/group-by.js';
 import { newId } from '../../platform/ids.js';
-import { InventoryErrors, insufficientStock, reservationNotFound, stockLevelNotFound } from './inventory.errors.js';
+import {
+  InventoryErrors,
+  insufficientStock,
+  reservationNotFound,
+  stockLevelNotFound,
+} from './inventory.errors.js';
 import { InventoryEventTypes, type ReservationChangedData } from './inventory.events.js';
-import type { Reservation, ReservationBatchCreate, ReservationCreate, ReservationStats } from './inventory.schemas.js';
+import type {
+  Reservation,
+  ReservationBatchCreate,
+  ReservationCreate,
+  ReservationStats,
+} from './inventory.schemas.js';
 import {
   countByStatus,
   expireDueReservations,
@@ -19,8 +29,7 @@ import {
   type ReservationStatus,
   updateReservationStatus,
 } from './reservation.repository.js';
-import { type ChangeOrigin, type LevelChange, originOf, recordLevelChanges } from './stock-change.recorder.js';
-import { availableOf, compareLevelKeys, SystemReasons } from './stock.domain.js';
+import { availableOf, compareLevelKeys, SystemReasons, sellableQuantityOf } from './stock.domain.js';
 import {
   consumeReserved,
   findLevel,
@@ -29,6 +38,12 @@ import {
   reserveQuantity,
   type StockLevelRow,
 } from './stock.repository.js';
+import {
+  type ChangeOrigin,
+  type LevelChange,
+  originOf,
+  recordLevelChanges,
+} from './stock-change.recorder.js';
 
 export interface ReservationPolicy {
   ttlDefaultSeconds: number;
@@ -88,14 +103,27 @@ export class ReservationService {
     const row = await this.database.transaction(async (tx) => {
       const after = await reserveQuantity(tx, level, input.quantity);
       if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
-      const [reservation] = await insertReservations(tx, context.tenantId, input.customer_id, ttlSeconds, null, [
-        { id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity },
-      ]);
+      const [reservation] = await insertReservations(
+        tx,
+        context.tenantId,
+        input.customer_id,
+        ttlSeconds,
+        null,
+        [{ id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity }],
+      );
       const created = reservation as ReservationRow;
       await recordLevelChanges(
         tx,
         originOf(context),
-        [{ after, quantityChange: 0, reservedChange: input.quantity, reason: SystemReasons.reserved, referenceId: created.id }],
+        [
+          {
+            after,
+            quantityChange: 0,
+            reservedChange: input.quantity,
+            reason: SystemReasons.reserved,
+            referenceId: created.id,
+          },
+        ],
         [reservationEvent(originOf(context), InventoryEventTypes.reservationCreated, created, null)],
       );
       return created;
@@ -121,13 +149,25 @@ export class ReservationService {
         const after = await reserveQuantity(tx, level, line.item.quantity);
         if (after === undefined) {
           const current = await findLevel(tx, level);
-          const available = current?.sellable ? availableOf(current) : 0;
-          unmet.push({ index: line.index, product_id: line.item.product_id, store_id: line.item.store_id, requested: line.item.quantity, available });
+          const available = current === undefined ? 0 : sellableQuantityOf(current);
+          unmet.push({
+            index: line.index,
+            product_id: line.item.product_id,
+            store_id: line.item.store_id,
+            requested: line.item.quantity,
+            available,
+          });
           continue;
         }
         const reservationId = newId();
         reservationIds.set(line.index, reservationId);
-        levelChanges.push({ after, quantityChange: 0, reservedChange: line.item.quantity, reason: SystemReasons.reserved, referenceId: reservationId });
+        levelChanges.push({
+          after,
+          quantityChange: 0,
+          reservedChange: line.item.quantity,
+          reason: SystemReasons.reserved,
+          referenceId: reservationId,
+        });
       }
       if (unmet.length > 0) {
         unmet.sort((left, right) => left.index - right.index);
@@ -181,12 +221,21 @@ export class ReservationService {
       }
       const level = levelOf(row);
       const after = await consumeReserved(tx, level, row.quantity);
-      if (after === undefined) throw new Error(`Reservation ${row.id} holds more than its level has reserved`);
+      if (after === undefined)
+        throw new Error(`Reservation ${row.id} holds more than its level has reserved`);
       const confirmed = await updateReservationStatus(tx, row.tenant_id, row.id, 'CONFIRMED');
       await recordLevelChanges(
         tx,
         origin,
-        [{ after, quantityChange: -row.quantity, reservedChange: -row.quantity, reason: SystemReasons.reservationConfirmed, referenceId: row.id }],
+        [
+          {
+            after,
+            quantityChange: -row.quantity,
+            reservedChange: -row.quantity,
+            reason: SystemReasons.reservationConfirmed,
+            referenceId: row.id,
+          },
+        ],
         [reservationEvent(origin, InventoryEventTypes.reservationConfirmed, confirmed, 'PENDING')],
       );
       return confirmed;
@@ -207,12 +256,21 @@ export class ReservationService {
         return { ...row, status: 'EXPIRED' as const };
       }
       const after = await releaseReserved(tx, levelOf(row), row.quantity);
-      if (after === undefined) throw new Error(`Reservation ${row.id} holds more than its level has reserved`);
+      if (after === undefined)
+        throw new Error(`Reservation ${row.id} holds more than its level has reserved`);
       const cancelled = await updateReservationStatus(tx, row.tenant_id, row.id, 'CANCELLED');
       await recordLevelChanges(
         tx,
         origin,
-        [{ after, quantityChange: 0, reservedChange: -row.quantity, reason: SystemReasons.reservationReleased, referenceId: row.id }],
+        [
+          {
+            after,
+            quantityChange: 0,
+            reservedChange: -row.quantity,
+            reason: SystemReasons.reservationReleased,
+            referenceId: row.id,
+          },
+        ],
         [reservationEvent(origin, InventoryEventTypes.reservationCancelled, cancelled, 'PENDING')],
       );
       return cancelled;
@@ -225,7 +283,9 @@ export class ReservationService {
     return listPendingOfStore(this.database, tenantId, storeId, afterId, limit);
   }
 
-  async listOfLevel(filter: LevelRef & { status: ReservationStatus | undefined; afterId: string | undefined; limit: number }) {
+  async listOfLevel(
+    filter: LevelRef & { status: ReservationStatus | undefined; afterId: string | undefined; limit: number },
+  ) {
     return listOfLevel(this.database, filter);
   }
 
@@ -249,9 +309,16 @@ export class ReservationService {
   async expireDue(limit: number): Promise<number> {
     return this.database.transaction(async (tx) => {
       const expired = await expireDueReservations(tx, limit);
-      const byTenant = groupBy(expired, (row) => row.tenant_id);
+      // Tenants in a fixed order too: two sweepers then lock levels in one global order.
+      const byTenant = [...groupBy(expired, (row) => row.tenant_id)].sort(([left], [right]) =>
+        left < right ? -1 : 1,
+      );
       for (const [tenantId, rows] of byTenant) {
-        await this.#releaseExpired(tx, { tenantId, correlationId: newId(), actor: SYSTEM_EXPIRY_ACTOR }, rows);
+        await this.#releaseExpired(
+          tx,
+          { tenantId, correlationId: newId(), actor: SYSTEM_EXPIRY_ACTOR },
+          rows,
+        );
       }
       return expired.length;
     });
@@ -267,13 +334,26 @@ export class ReservationService {
   async #releaseExpired(tx: Queryable, origin: ChangeOrigin, rows: readonly ReservationRow[]): Promise<void> {
     const perLevel = groupBy(rows, (row) => `${row.product_id}:${row.store_id}`);
     const levels = [...perLevel.values()]
-      .map((group) => ({ key: { productId: (group[0] as ReservationRow).product_id, storeId: (group[0] as ReservationRow).store_id }, group }))
+      .map((group) => ({
+        key: {
+          productId: (group[0] as ReservationRow).product_id,
+          storeId: (group[0] as ReservationRow).store_id,
+        },
+        group,
+      }))
       .sort((left, right) => compareLevelKeys(left.key, right.key));
     const changes: LevelChange[] = [];
     for (const { key, group } of levels) {
       const units = group.reduce((sum, row) => sum + row.quantity, 0);
-      const after: StockLevelRow | undefined = await releaseReserved(tx, { tenantId: origin.tenantId, ...key }, units);
-      if (after === undefined) throw new Error(`Expired reservations hold more than level ${key.productId}:${key.storeId} has reserved`);
+      const after: StockLevelRow | undefined = await releaseReserved(
+        tx,
+        { tenantId: origin.tenantId, ...key },
+        units,
+      );
+      if (after === undefined)
+        throw new Error(
+          `Expired reservations hold more than level ${key.productId}:${key.storeId} has reserved`,
+        );
       changes.push({
         after,
         quantityChange: 0,
@@ -283,7 +363,12 @@ export class ReservationService {
       });
     }
     const events = rows.map((row) =>
-      reservationEvent(origin, InventoryEventTypes.reservationExpired, { ...row, status: 'EXPIRED' }, 'PENDING'),
+      reservationEvent(
+        origin,
+        InventoryEventTypes.reservationExpired,
+        { ...row, status: 'EXPIRED' },
+        'PENDING',
+      ),
     );
     await recordLevelChanges(tx, origin, changes, events);
   }
@@ -297,9 +382,13 @@ export class ReservationService {
   #ttl(requested: number | undefined): number {
     const ttl = requested ?? this.policy.ttlDefaultSeconds;
     if (ttl < 1 || ttl > this.policy.ttlMaxSeconds) {
-      throw new AppError(InventoryErrors.ttlOutOfRange, `ttl_seconds must be between 1 and ${this.policy.ttlMaxSeconds}`, {
-        ttl_seconds_max: this.policy.ttlMaxSeconds,
-      });
+      throw new AppError(
+        InventoryErrors.ttlOutOfRange,
+        `ttl_seconds must be between 1 and ${this.policy.ttlMaxSeconds}`,
+        {
+          ttl_seconds_max: this.policy.ttlMaxSeconds,
+        },
+      );
     }
     return ttl;
   }
@@ -315,8 +404,14 @@ function levelOf(row: ReservationRow): LevelRef {
   return { tenantId: row.tenant_id, productId: row.product_id, storeId: row.store_id };
 }
 
-function notPending(definition: (typeof InventoryErrors)[keyof typeof InventoryErrors], row: ReservationRow): AppError {
-  return new AppError(definition, `Reservation ${row.id} is ${row.status}`, { reservation_id: row.id, status: row.status });
+function notPending(
+  definition: (typeof InventoryErrors)[keyof typeof InventoryErrors],
+  row: ReservationRow,
+): AppError {
+  return new AppError(definition, `Reservation ${row.id} is ${row.status}`, {
+    reservation_id: row.id,
+    status: row.status,
+  });
 }
 
 function reservationEvent(

@@ -4,7 +4,7 @@ import { actorOf, type RequestContext } from '../../platform/http/request-contex
 import { newId } from '../../platform/ids.js';
 import { InventoryEventTypes, type StockChangedData } from './inventory.events.js';
 import { insertMovements, type NewMovement } from './movement.repository.js';
-import { assertLevelInvariant, availableOf } from './stock.domain.js';
+import { assertLevelInvariant, sellableQuantityOf } from './stock.domain.js';
 import type { StockLevelRow } from './stock.repository.js';
 
 /** Who caused a change: a request, or the system itself (expiry). */
@@ -73,7 +73,7 @@ export async function recordLevelChanges(
       quantity_change: change.quantityChange,
       previous_reserved: previousReserved,
       new_reserved: after.reserved,
-      available: availableOf(after),
+      available: sellableQuantityOf(after),
       reason: change.reason,
       reference_id: change.referenceId ?? null,
       version: after.version,
@@ -85,7 +85,12 @@ export async function recordLevelChanges(
 }
 
 /** An event about one stock level, ordered with the other events of that level. */
-export function stockEvent<Data>(origin: ChangeOrigin, type: string, level: StockLevelRow, data: Data): DomainEvent<Data> {
+export function stockEvent<Data>(
+  origin: ChangeOrigin,
+  type: string,
+  level: StockLevelRow,
+  data: Data,
+): DomainEvent<Data> {
   return {
     type,
     tenantId: origin.tenantId,

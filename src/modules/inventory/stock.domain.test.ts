@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { adjustmentSignProblem, assertLevelInvariant, availableOf, compareLevelKeys } from './stock.domain.js';
+import {
+  adjustmentSignProblem,
+  assertLevelInvariant,
+  availableOf,
+  compareLevelKeys,
+} from './stock.domain.js';
 
 describe('stock rules', () => {
   it('accepts changes whose sign fits their reason', () => {

@@ -41,8 +41,10 @@ const ADJUSTMENT_SIGN: Record<AdjustmentReason, 'increase' | 'decrease' | 'eithe
 export function adjustmentSignProblem(reason: AdjustmentReason, quantityChange: number): string | undefined {
   const sign = ADJUSTMENT_SIGN[reason];
   if (quantityChange === 0) return 'quantity_change must not be 0';
-  if (sign === 'increase' && quantityChange < 0) return `${reason} must increase stock (positive quantity_change)`;
-  if (sign === 'decrease' && quantityChange > 0) return `${reason} must decrease stock (negative quantity_change)`;
+  if (sign === 'increase' && quantityChange < 0)
+    return `${reason} must increase stock (positive quantity_change)`;
+  if (sign === 'decrease' && quantityChange > 0)
+    return `${reason} must decrease stock (negative quantity_change)`;
   return undefined;
 }
 
@@ -53,6 +55,11 @@ export interface LevelQuantities {
 
 export function availableOf(level: LevelQuantities): number {
   return level.quantity - level.reserved;
+}
+
+/** What can still be sold: nothing once the product is deleted, whatever is on the shelf. */
+export function sellableQuantityOf(level: LevelQuantities & { sellable: boolean }): number {
+  return level.sellable ? availableOf(level) : 0;
 }
 
 /** The invariant of every level, asserted after each write as a last line of defence. */

@@ -18,7 +18,8 @@ export interface LevelRef {
   storeId: string;
 }
 
-const LEVEL_COLUMNS = 'product_id, store_id, quantity, reserved, low_stock_threshold, sellable, version, updated_at';
+const LEVEL_COLUMNS =
+  'product_id, store_id, quantity, reserved, low_stock_threshold, sellable, version, updated_at';
 const LEVEL_KEY = 'tenant_id = $1 AND product_id = $2 AND store_id = $3';
 
 function keyParams(level: LevelRef): [string, string, string] {
@@ -52,7 +53,11 @@ export async function findLevel(
 }
 
 /** On-hand += change, only if on-hand stays at or above reserved and within the maximum. */
-export async function changeQuantity(db: Queryable, level: LevelRef, change: number): Promise<StockLevelRow | undefined> {
+export async function changeQuantity(
+  db: Queryable,
+  level: LevelRef,
+  change: number,
+): Promise<StockLevelRow | undefined> {
   const result = await db.query<StockLevelRow>(
     `UPDATE stock_levels
         SET quantity = quantity + $4, version = version + 1, updated_at = now()
@@ -85,7 +90,11 @@ export async function setQuantity(
  * sellable); a concurrent writer of the same row is serialised by its row lock, and PostgreSQL
  * re-checks the condition against the row it committed.
  */
-export async function reserveQuantity(db: Queryable, level: LevelRef, quantity: number): Promise<StockLevelRow | undefined> {
+export async function reserveQuantity(
+  db: Queryable,
+  level: LevelRef,
+  quantity: number,
+): Promise<StockLevelRow | undefined> {
   const result = await db.query<StockLevelRow>(
     `UPDATE stock_levels
         SET reserved = reserved + $4, version = version + 1, updated_at = now()
@@ -97,7 +106,11 @@ export async function reserveQuantity(db: Queryable, level: LevelRef, quantity: 
 }
 
 /** Gives reserved units back (cancel, expiry). */
-export async function releaseReserved(db: Queryable, level: LevelRef, quantity: number): Promise<StockLevelRow | undefined> {
+export async function releaseReserved(
+  db: Queryable,
+  level: LevelRef,
+  quantity: number,
+): Promise<StockLevelRow | undefined> {
   const result = await db.query<StockLevelRow>(
     `UPDATE stock_levels
         SET reserved = reserved - $4, version = version + 1, updated_at = now()
@@ -109,7 +122,11 @@ export async function releaseReserved(db: Queryable, level: LevelRef, quantity: 
 }
 
 /** Turns reserved units into a sale: on-hand and reserved both drop. */
-export async function consumeReserved(db: Queryable, level: LevelRef, quantity: number): Promise<StockLevelRow | undefined> {
+export async function consumeReserved(
+  db: Queryable,
+  level: LevelRef,
+  quantity: number,
+): Promise<StockLevelRow | undefined> {
   const result = await db.query<StockLevelRow>(
     `UPDATE stock_levels
         SET quantity = quantity - $4, reserved = reserved - $4, version = version + 1, updated_at = now()
@@ -121,7 +138,11 @@ export async function consumeReserved(db: Queryable, level: LevelRef, quantity: 
 }
 
 /** Locks every level of a product, in store order, for a product-wide decision. */
-export async function lockLevelsOfProduct(db: Queryable, tenantId: string, productId: string): Promise<StockLevelRow[]> {
+export async function lockLevelsOfProduct(
+  db: Queryable,
+  tenantId: string,
+  productId: string,
+): Promise<StockLevelRow[]> {
   const result = await db.query<StockLevelRow>(
     `SELECT ${LEVEL_COLUMNS} FROM stock_levels WHERE tenant_id = $1 AND product_id = $2 ORDER BY store_id FOR UPDATE`,
     [tenantId, productId],
@@ -129,15 +150,24 @@ export async function lockLevelsOfProduct(db: Queryable, tenantId: string, produ
   return result.rows;
 }
 
-export async function markProductLevelsUnsellable(db: Queryable, tenantId: string, productId: string): Promise<void> {
-  await db.query(
+export async function markProductLevelsUnsellable(
+  db: Queryable,
+  tenantId: string,
+  productId: string,
+): Promise<StockLevelRow[]> {
+  const result = await db.query<StockLevelRow>(
     `UPDATE stock_levels SET sellable = false, version = version + 1, updated_at = now()
-      WHERE tenant_id = $1 AND product_id = $2`,
+      WHERE tenant_id = $1 AND product_id = $2 RETURNING ${LEVEL_COLUMNS}`,
     [tenantId, productId],
   );
+  return result.rows.sort((left, right) => (left.store_id < right.store_id ? -1 : 1));
 }
 
-export async function listLevelsOfProduct(db: Queryable, tenantId: string, productId: string): Promise<StockLevelRow[]> {
+export async function listLevelsOfProduct(
+  db: Queryable,
+  tenantId: string,
+  productId: string,
+): Promise<StockLevelRow[]> {
   const result = await db.query<StockLevelRow>(
     `SELECT ${LEVEL_COLUMNS} FROM stock_levels WHERE tenant_id = $1 AND product_id = $2 AND sellable ORDER BY store_id`,
     [tenantId, productId],
@@ -173,7 +203,13 @@ export async function listLowStockLevels(
         AND ($2::text IS NULL OR store_id = $2)
         AND ($3::uuid IS NULL OR (product_id, store_id) > ($3::uuid, $4::text))
       ORDER BY product_id, store_id LIMIT $5`,
-    [tenantId, filter.storeId ?? null, filter.after?.[0] ?? null, filter.after?.[1] ?? null, filter.limit + 1],
+    [
+      tenantId,
+      filter.storeId ?? null,
+      filter.after?.[0] ?? null,
+      filter.after?.[1] ?? null,
+      filter.limit + 1,
+    ],
   );
   return result.rows;
 }

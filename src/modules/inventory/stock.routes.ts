@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { etagOf, requireIfMatchVersion } from '../../platform/http/etag.js';
-import { AUTHENTICATED, IdempotencyHeader, IfMatchHeader, PUBLIC, withProblems } from '../../platform/http/openapi.js';
+import {
+  AUTHENTICATED,
+  IdempotencyHeader,
+  IfMatchHeader,
+  PUBLIC,
+  withProblems,
+} from '../../platform/http/openapi.js';
 import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
 import { ProductId, StoreId } from '../catalog/index.js';
 import {
@@ -35,7 +41,16 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
 
     api.post(
       '/stock',
-      { schema: { tags, summary: 'Initialise stock of a product in a store', security: AUTHENTICATED, headers: IdempotencyHeader, body: StockInitialise, response: withProblems({ 201: StockLevel }) } },
+      {
+        schema: {
+          tags,
+          summary: 'Initialise stock of a product in a store',
+          security: AUTHENTICATED,
+          headers: IdempotencyHeader,
+          body: StockInitialise,
+          response: withProblems({ 201: StockLevel }),
+        },
+      },
       async (request, reply) => {
         const level = await stock.initialise(request.context, request.body);
         return reply
@@ -48,7 +63,16 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
 
     api.get(
       '/stock/product/:productId',
-      { config: { access: 'public' }, schema: { tags, summary: 'Stock of a product in every store, with totals', security: PUBLIC, params: Type.Object({ productId: ProductId }), response: withProblems({ 200: ProductStock }) } },
+      {
+        config: { access: 'public' },
+        schema: {
+          tags,
+          summary: 'Stock of a product in every store, with totals',
+          security: PUBLIC,
+          params: Type.Object({ productId: ProductId }),
+          response: withProblems({ 200: ProductStock }),
+        },
+      },
       async (request) => stock.listByProduct(request.context.tenantId, request.params.productId),
     );
 
@@ -66,7 +90,8 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const after =
+          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
         const rows = await stock.listByStore(request.context.tenantId, request.params.storeId, after, limit);
         return toPage(rows, limit, (row) => [row.product_id], toStockLevel);
       },
@@ -79,27 +104,55 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           tags,
           summary: 'Levels whose available quantity is below their threshold',
           security: AUTHENTICATED,
-          querystring: Type.Object({ ...PageQuery, store_id: Type.Optional(StoreId) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { ...PageQuery, store_id: Type.Optional(StoreId) },
+            { additionalProperties: false },
+          ),
           response: withProblems({ 200: page(StockLevel) }),
         },
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string', 'string']);
-        const rows = await stock.listLowStock(request.context.tenantId, { storeId: request.query.store_id, after, limit });
+        const after =
+          request.query.cursor === undefined
+            ? undefined
+            : decodeCursor(request.query.cursor, ['string', 'string']);
+        const rows = await stock.listLowStock(request.context.tenantId, {
+          storeId: request.query.store_id,
+          after,
+          limit,
+        });
         return toPage(rows, limit, (row) => [row.product_id, row.store_id], toStockLevel);
       },
     );
 
     api.post(
       '/stock/transfer',
-      { schema: { tags, summary: 'Move available stock between two stores atomically', security: AUTHENTICATED, headers: IdempotencyHeader, body: StockTransfer, response: withProblems({ 200: TransferResult }) } },
+      {
+        schema: {
+          tags,
+          summary: 'Move available stock between two stores atomically',
+          security: AUTHENTICATED,
+          headers: IdempotencyHeader,
+          body: StockTransfer,
+          response: withProblems({ 200: TransferResult }),
+        },
+      },
       async (request) => stock.transfer(request.context, request.body),
     );
 
     api.get(
       '/stock/:productId/:storeId',
-      { config: { access: 'public' }, schema: { tags, summary: 'One stock level', security: PUBLIC, params: LevelParams, response: withProblems({ 200: StockLevel }) } },
+      {
+        config: { access: 'public' },
+        schema: {
+          tags,
+          summary: 'One stock level',
+          security: PUBLIC,
+          params: LevelParams,
+          response: withProblems({ 200: StockLevel }),
+        },
+      },
       async (request, reply) => {
         const level = await stock.get({ tenantId: request.context.tenantId, ...request.params });
         return reply.header('etag', etagOf(level.version)).send(level);
@@ -115,11 +168,22 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           summary: 'Whether a quantity is available',
           security: PUBLIC,
           params: LevelParams,
-          querystring: Type.Object({ quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: OPERATION_QUANTITY_MAX, default: 1 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            {
+              quantity: Type.Optional(
+                Type.Integer({ minimum: 1, maximum: OPERATION_QUANTITY_MAX, default: 1 }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
           response: withProblems({ 200: LevelAvailability }),
         },
       },
-      async (request) => stock.availability({ tenantId: request.context.tenantId, ...request.params }, request.query.quantity ?? 1),
+      async (request) =>
+        stock.availability(
+          { tenantId: request.context.tenantId, ...request.params },
+          request.query.quantity ?? 1,
+        ),
     );
 
     api.put(
@@ -137,16 +201,35 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const version = requireIfMatchVersion(request.headers['if-match']);
-        const level = await stock.set(request.context, { tenantId: request.context.tenantId, ...request.params }, version, request.body);
+        const level = await stock.set(
+          request.context,
+          { tenantId: request.context.tenantId, ...request.params },
+          version,
+          request.body,
+        );
         return reply.header('etag', etagOf(level.version)).send(level);
       },
     );
 
     api.post(
       '/stock/:productId/:storeId/adjust',
-      { schema: { tags, summary: 'Change on-hand by a relative amount, with a reason', security: AUTHENTICATED, params: LevelParams, headers: IdempotencyHeader, body: StockAdjust, response: withProblems({ 200: StockLevel }) } },
+      {
+        schema: {
+          tags,
+          summary: 'Change on-hand by a relative amount, with a reason',
+          security: AUTHENTICATED,
+          params: LevelParams,
+          headers: IdempotencyHeader,
+          body: StockAdjust,
+          response: withProblems({ 200: StockLevel }),
+        },
+      },
       async (request, reply) => {
-        const level = await stock.adjust(request.context, { tenantId: request.context.tenantId, ...request.params }, request.body);
+        const level = await stock.adjust(
+          request.context,
+          { tenantId: request.context.tenantId, ...request.params },
+          request.body,
+        );
         return reply.header('etag', etagOf(level.version)).send(level);
       },
     );
@@ -165,15 +248,29 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
-        const rows = await stock.movements({ tenantId: request.context.tenantId, ...request.params }, before, limit);
+        const before =
+          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const rows = await stock.movements(
+          { tenantId: request.context.tenantId, ...request.params },
+          before,
+          limit,
+        );
         return toPage(rows, limit, (row) => [row.id], toMovement);
       },
     );
 
     api.get(
       '/products/:productId/availability',
-      { config: { access: 'public' }, schema: { tags: ['products'], summary: 'Customer view: availability per store', security: PUBLIC, params: Type.Object({ productId: ProductId }), response: withProblems({ 200: ProductAvailability }) } },
+      {
+        config: { access: 'public' },
+        schema: {
+          tags: ['products'],
+          summary: 'Customer view: availability per store',
+          security: PUBLIC,
+          params: Type.Object({ productId: ProductId }),
+          response: withProblems({ 200: ProductAvailability }),
+        },
+      },
       async (request) => stock.productAvailability(request.context.tenantId, request.params.productId),
     );
   };

@@ -13,9 +13,14 @@ import type {
   StockSet,
   StockTransfer,
 } from './inventory.schemas.js';
-import { type MovementRow, listMovements } from './movement.repository.js';
-import { type LevelChange, originOf, recordLevelChanges, stockEvent } from './stock-change.recorder.js';
-import { adjustmentSignProblem, availableOf, QUANTITY_ON_HAND_MAX, SystemReasons } from './stock.domain.js';
+import { listMovements, type MovementRow } from './movement.repository.js';
+import {
+  adjustmentSignProblem,
+  availableOf,
+  QUANTITY_ON_HAND_MAX,
+  SystemReasons,
+  sellableQuantityOf,
+} from './stock.domain.js';
 import {
   changeQuantity,
   findLevel,
@@ -26,9 +31,10 @@ import {
   listLowStockLevels,
   lockLevelsOfProduct,
   markProductLevelsUnsellable,
-  setQuantity,
   type StockLevelRow,
+  setQuantity,
 } from './stock.repository.js';
+import { type LevelChange, originOf, recordLevelChanges, stockEvent } from './stock-change.recorder.js';
 
 export function toStockLevel(row: StockLevelRow): StockLevel {
   return {
@@ -36,7 +42,7 @@ export function toStockLevel(row: StockLevelRow): StockLevel {
     store_id: row.store_id,
     quantity: row.quantity,
     reserved: row.reserved,
-    available: availableOf(row),
+    available: sellableQuantityOf(row),
     low_stock_threshold: row.low_stock_threshold,
     version: row.version,
     updated_at: row.updated_at.toISOString(),
@@ -58,10 +64,14 @@ export class StockService implements ProductDeletionGuard {
       const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
       const row = await insertLevel(tx, level, input.quantity, input.low_stock_threshold ?? 0);
       if (row === undefined) {
-        throw new AppError(InventoryErrors.stockLevelExists, `Stock of ${input.product_id} in ${input.store_id} already exists`, {
-          product_id: input.product_id,
-          store_id: input.store_id,
-        });
+        throw new AppError(
+          InventoryErrors.stockLevelExists,
+          `Stock of ${input.product_id} in ${input.store_id} already exists`,
+          {
+            product_id: input.product_id,
+            store_id: input.store_id,
+          },
+        );
       }
       await recordLevelChanges(tx, originOf(context), [
         {
@@ -100,21 +110,33 @@ export class StockService implements ProductDeletionGuard {
     return listLevelsOfStore(this.database, tenantId, storeId, afterProductId, limit);
   }
 
-  async listLowStock(tenantId: string, filter: { storeId: string | undefined; after: readonly [string, string] | undefined; limit: number }) {
+  async listLowStock(
+    tenantId: string,
+    filter: { storeId: string | undefined; after: readonly [string, string] | undefined; limit: number },
+  ) {
     return listLowStockLevels(this.database, tenantId, filter);
   }
 
   async availability(level: LevelRef, requested: number) {
     const row = await this.#require(this.database, level);
-    const available = row.sellable ? availableOf(row) : 0;
-    return { product_id: level.productId, store_id: level.storeId, requested, available, is_available: available >= requested };
+    const available = sellableQuantityOf(row);
+    return {
+      product_id: level.productId,
+      store_id: level.storeId,
+      requested,
+      available,
+      is_available: available >= requested,
+    };
   }
 
   /** The customer view: what can be bought where. */
   async productAvailability(tenantId: string, productId: string) {
     const product = await this.products.require(this.database, tenantId, productId);
     const levels = await listLevelsOfProduct(this.database, tenantId, productId);
-    const stores = await this.stores.getMany(tenantId, levels.map((level) => level.store_id));
+    const stores = await this.stores.getMany(
+      tenantId,
+      levels.map((level) => level.store_id),
+    );
     const perStore = levels.map((level) => {
       const store = stores.get(level.store_id);
       return {
@@ -135,10 +157,16 @@ export class StockService implements ProductDeletionGuard {
   }
 
   /** Sets on-hand to a counted value; the caller must name the version it read (If-Match). */
-  async set(context: RequestContext, level: LevelRef, expectedVersion: number, input: StockSet): Promise<StockLevel> {
+  async set(
+    context: RequestContext,
+    level: LevelRef,
+    expectedVersion: number | undefined,
+    input: StockSet,
+  ): Promise<StockLevel> {
     return this.database.transaction(async (tx) => {
       const current = await this.#require(tx, level, { forUpdate: true });
-      if (current.version !== expectedVersion) throw versionConflict(current.version);
+      if (expectedVersion !== undefined && current.version !== expectedVersion)
+        throw versionConflict(current.version);
       if (input.quantity < current.reserved) {
         throw new AppError(
           InventoryErrors.quantityBelowReserved,
@@ -204,7 +232,13 @@ export class StockService implements ProductDeletionGuard {
       const changes: LevelChange[] = [];
       const created = await insertLevel(tx, destination, 0, 0);
       if (created !== undefined) {
-        changes.push({ after: created, quantityChange: 0, reservedChange: 0, reason: SystemReasons.transferIn, eventType: InventoryEventTypes.stockCreated });
+        changes.push({
+          after: created,
+          quantityChange: 0,
+          reservedChange: 0,
+          reason: SystemReasons.transferIn,
+          eventType: InventoryEventTypes.stockCreated,
+        });
       }
       const transferId = newId();
       const reason = input.reason ?? 'TRANSFER';
@@ -258,8 +292,8 @@ export class StockService implements ProductDeletionGuard {
   }
 
   /** Deleting a product: refused while any of its stock is reserved; otherwise its levels stop selling. */
-  async beforeProductDeleted(tx: Queryable, tenantId: string, productId: string): Promise<void> {
-    const levels = await lockLevelsOfProduct(tx, tenantId, productId);
+  async beforeProductDeleted(tx: Queryable, context: RequestContext, productId: string): Promise<void> {
+    const levels = await lockLevelsOfProduct(tx, context.tenantId, productId);
     const reserved = levels.reduce((sum, level) => sum + level.reserved, 0);
     if (reserved > 0) {
       throw new AppError(
@@ -268,10 +302,24 @@ export class StockService implements ProductDeletionGuard {
         { product_id: productId, reserved },
       );
     }
-    await markProductLevelsUnsellable(tx, tenantId, productId);
+    const unsellable = await markProductLevelsUnsellable(tx, context.tenantId, productId);
+    await recordLevelChanges(
+      tx,
+      originOf(context),
+      unsellable.map((after) => ({
+        after,
+        quantityChange: 0,
+        reservedChange: 0,
+        reason: SystemReasons.productDeleted,
+      })),
+    );
   }
 
-  async #require(db: Queryable, level: LevelRef, options: { forUpdate?: boolean } = {}): Promise<StockLevelRow> {
+  async #require(
+    db: Queryable,
+    level: LevelRef,
+    options: { forUpdate?: boolean } = {},
+  ): Promise<StockLevelRow> {
     const row = await findLevel(db, level, options);
     if (row === undefined) throw stockLevelNotFound(level.productId, level.storeId);
     return row;
@@ -281,10 +329,14 @@ export class StockService implements ProductDeletionGuard {
   async #whyChangeFailed(db: Queryable, level: LevelRef, change: number): Promise<AppError> {
     const row = await this.#require(db, level);
     if (row.quantity + change > QUANTITY_ON_HAND_MAX) {
-      return new AppError(InventoryErrors.quantityLimitExceeded, `On-hand would exceed ${QUANTITY_ON_HAND_MAX}`, {
-        quantity: row.quantity,
-        quantity_change: change,
-      });
+      return new AppError(
+        InventoryErrors.quantityLimitExceeded,
+        `On-hand would exceed ${QUANTITY_ON_HAND_MAX}`,
+        {
+          quantity: row.quantity,
+          quantity_change: change,
+        },
+      );
     }
     return insufficientStock(level.productId, level.storeId, -change, availableOf(row));
   }

@@ -22,7 +22,10 @@ export class DataDirLockedError extends Error {
  * (`<dataDir>.lock`) whose mtime the holder refreshes; one left by a crashed process goes stale
  * after LOCK_STALE_MS, so a restart after a crash waits at most that long.
  */
-export async function lockDataDir(dataDir: string, onLockLost: (error: Error) => void): Promise<() => Promise<void>> {
+export async function lockDataDir(
+  dataDir: string,
+  onLockLost: (error: Error) => void,
+): Promise<() => Promise<void>> {
   await mkdir(dataDir, { recursive: true });
   try {
     return await lockfile.lock(dataDir, {

@@ -31,7 +31,12 @@ export async function loadMigrations(directory = MIGRATIONS_DIR): Promise<Migrat
     if (migrations.some((migration) => migration.version === version)) {
       throw new MigrationError(`Two migrations share version ${version}`);
     }
-    migrations.push({ version, name: match[2] ?? file, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+    migrations.push({
+      version,
+      name: match[2] ?? file,
+      sql,
+      checksum: createHash('sha256').update(sql).digest('hex'),
+    });
   }
   return migrations;
 }
@@ -61,7 +66,9 @@ export async function migrate(database: Database, migrations?: Migration[]): Pro
       const known = checksums.get(migration.version);
       if (known !== undefined) {
         if (known !== migration.checksum) {
-          throw new MigrationError(`Migration ${migration.version}_${migration.name} changed after it was applied`);
+          throw new MigrationError(
+            `Migration ${migration.version}_${migration.name} changed after it was applied`,
+          );
         }
         continue;
       }

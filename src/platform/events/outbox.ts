@@ -44,8 +44,17 @@ export async function appendToOutbox(tx: Queryable, events: readonly DomainEvent
     };
     envelopes.push(envelope);
     const offset = values.length;
-    rows.push(`(${Array.from({ length: OUTBOX_COLUMNS }, (_, index) => `$${offset + index + 1}`).join(', ')})`);
-    values.push(envelope.id, event.tenantId, event.aggregateType, event.aggregateId, event.type, JSON.stringify(envelope));
+    rows.push(
+      `(${Array.from({ length: OUTBOX_COLUMNS }, (_, index) => `$${offset + index + 1}`).join(', ')})`,
+    );
+    values.push(
+      envelope.id,
+      event.tenantId,
+      event.aggregateType,
+      event.aggregateId,
+      event.type,
+      JSON.stringify(envelope),
+    );
   }
   await tx.query(
     `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)

@@ -29,7 +29,9 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
     const requestId = String(request.id);
     const correlationHeader = headerValue(request, 'x-correlation-id');
     const correlationId =
-      correlationHeader !== undefined && CORRELATION_ID.test(correlationHeader) ? correlationHeader : requestId;
+      correlationHeader !== undefined && CORRELATION_ID.test(correlationHeader)
+        ? correlationHeader
+        : requestId;
 
     if (credential !== undefined) {
       const identity = await options.authenticator.authenticate(credential);
@@ -37,7 +39,12 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
       if (requestedTenant !== undefined && requestedTenant !== identity.tenantId) {
         throw new AppError(HttpErrors.forbidden, 'The credentials belong to another tenant');
       }
-      request.context = { tenantId: identity.tenantId, principal: identity.principal, requestId, correlationId };
+      request.context = {
+        tenantId: identity.tenantId,
+        principal: identity.principal,
+        requestId,
+        correlationId,
+      };
       return;
     }
     if (request.routeOptions.config.access !== 'public') {

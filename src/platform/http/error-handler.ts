@@ -21,7 +21,15 @@ const FRAMEWORK_ERRORS: Record<string, [ErrorDefinition, string]> = {
 };
 
 /** Connection-level failures: the database is unreachable or restarting, not the request's fault. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
 const RETRY_AFTER_SECONDS = '2';
 
 /** The one place where errors become RFC 9457 problem documents. Never a stack trace, never SQL. */
@@ -37,7 +45,11 @@ export function registerErrorHandling(server: FastifyInstance): void {
   });
 
   server.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, request, toProblem(HttpErrors.notFound, `No route for ${request.method} ${request.url}`)),
+    sendProblem(
+      reply,
+      request,
+      toProblem(HttpErrors.notFound, `No route for ${request.method} ${request.url}`),
+    ),
   );
 }
 
@@ -53,7 +65,10 @@ export function sendProblem(
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(document));
 }
 
-function problemFor(error: FastifyError | AppError | Error): { problem: ProblemDocument; headers: Readonly<Record<string, string>> } {
+function problemFor(error: FastifyError | AppError | Error): {
+  problem: ProblemDocument;
+  headers: Readonly<Record<string, string>>;
+} {
   if (error instanceof AppError) {
     return { problem: toProblem(error.definition, error.message, error.extensions), headers: error.headers };
   }
@@ -68,16 +83,30 @@ function problemFor(error: FastifyError | AppError | Error): { problem: ProblemD
   const framework = fastifyError.code === undefined ? undefined : FRAMEWORK_ERRORS[fastifyError.code];
   if (framework) return { problem: toProblem(framework[0], framework[1]), headers: {} };
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
-    return { problem: toProblem(HttpErrors.malformedJson, 'The body could not be parsed as JSON'), headers: {} };
+    return {
+      problem: toProblem(HttpErrors.malformedJson, 'The body could not be parsed as JSON'),
+      headers: {},
+    };
   }
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
-    const definition = status === 404 ? HttpErrors.notFound : status === 405 ? HttpErrors.methodNotAllowed : HttpErrors.badRequest;
+    const definition =
+      status === 404
+        ? HttpErrors.notFound
+        : status === 405
+          ? HttpErrors.methodNotAllowed
+          : HttpErrors.badRequest;
     return { problem: toProblem({ ...definition, status }, error.message), headers: {} };
   }
   const sqlState = sqlStateOf(error);
   if (sqlState === SqlState.uniqueViolation) {
-    return { problem: toProblem(HttpErrors.conflict, `A resource with the same key already exists (${constraintOf(error) ?? 'unique'})`), headers: {} };
+    return {
+      problem: toProblem(
+        HttpErrors.conflict,
+        `A resource with the same key already exists (${constraintOf(error) ?? 'unique'})`,
+      ),
+      headers: {},
+    };
   }
   if (sqlState === SqlState.queryCanceled) {
     return {
@@ -95,7 +124,10 @@ function problemFor(error: FastifyError | AppError | Error): { problem: ProblemD
       headers: { 'retry-after': RETRY_AFTER_SECONDS },
     };
   }
-  return { problem: toProblem(HttpErrors.internal, 'An unexpected error occurred; it has been logged'), headers: {} };
+  return {
+    problem: toProblem(HttpErrors.internal, 'An unexpected error occurred; it has been logged'),
+    headers: {},
+  };
 }
 
 interface ValidationIssue {

@@ -9,13 +9,17 @@ const ENTITY_TAG = /^\s*(?:W\/)?"(\d{1,10})"\s*$/;
 
 /**
  * The version an `If-Match` header names. Absent → 428 (the caller must say which version it
- * read); not one of our tags → 412, since it cannot match the current representation.
+ * read); not one of our tags → 412, since it cannot match the current representation; `*` →
+ * undefined: the caller explicitly accepts any current version (RFC 9110 §13.1.1).
  */
-export function requireIfMatchVersion(header: string | undefined): number {
+export function requireIfMatchVersion(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '') {
-    throw new AppError(HttpErrors.preconditionRequired, 'Send If-Match with the ETag of the version you read');
+    throw new AppError(
+      HttpErrors.preconditionRequired,
+      'Send If-Match with the ETag of the version you read',
+    );
   }
-  return parseIfMatchVersion(header);
+  return header.trim() === '*' ? undefined : parseIfMatchVersion(header);
 }
 
 /** Like `requireIfMatchVersion`, but an absent header means "any version". */

@@ -9,7 +9,10 @@ export interface HealthCheck {
 const HealthReport = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   uptime_seconds: Type.Integer(),
-  checks: Type.Record(Type.String(), Type.Object({ status: Type.String(), error: Type.Optional(Type.String()) })),
+  checks: Type.Record(
+    Type.String(),
+    Type.Object({ status: Type.String(), error: Type.Optional(Type.String()) }),
+  ),
 });
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -24,13 +27,19 @@ async function runChecks(checks: readonly HealthCheck[]) {
         await Promise.race([
           check.check(),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+            timer = setTimeout(
+              () => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)),
+              CHECK_TIMEOUT_MS,
+            );
           }),
         ]);
         results[check.name] = { status: 'up' };
       } catch (error) {
         healthy = false;
-        results[check.name] = { status: 'down', error: error instanceof Error ? error.message : String(error) };
+        results[check.name] = {
+          status: 'down',
+          error: error instanceof Error ? error.message : String(error),
+        };
       } finally {
         clearTimeout(timer);
       }
@@ -45,7 +54,11 @@ async function runChecks(checks: readonly HealthCheck[]) {
  */
 export function registerHealthRoutes(
   server: FastifyInstance,
-  options: { liveness: readonly HealthCheck[]; readiness: readonly HealthCheck[]; isShuttingDown: () => boolean },
+  options: {
+    liveness: readonly HealthCheck[];
+    readiness: readonly HealthCheck[];
+    isShuttingDown: () => boolean;
+  },
 ): void {
   const startedAt = Date.now();
   const report = async (checks: readonly HealthCheck[], extraHealthy = true) => {
@@ -53,16 +66,28 @@ export function registerHealthRoutes(
     const ok = healthy && extraHealthy;
     return {
       code: ok ? (200 as const) : (503 as const),
-      body: { status: ok ? ('ok' as const) : ('unavailable' as const), uptime_seconds: Math.floor((Date.now() - startedAt) / 1000), checks: results },
+      body: {
+        status: ok ? ('ok' as const) : ('unavailable' as const),
+        uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
+        checks: results,
+      },
     };
   };
   const schema = { tags: ['health'], security: [], response: { 200: HealthReport, 503: HealthReport } };
-  server.get('/health', { schema: { ...schema, summary: 'Liveness: the process and its database' } }, async (_request, reply) => {
-    const { code, body } = await report(options.liveness);
-    return reply.code(code).send(body);
-  });
-  server.get('/ready', { schema: { ...schema, summary: 'Readiness: dependencies up, schema current' } }, async (_request, reply) => {
-    const { code, body } = await report(options.readiness, !options.isShuttingDown());
-    return reply.code(code).send(body);
-  });
+  server.get(
+    '/health',
+    { schema: { ...schema, summary: 'Liveness: the process and its database' } },
+    async (_request, reply) => {
+      const { code, body } = await report(options.liveness);
+      return reply.code(code).send(body);
+    },
+  );
+  server.get(
+    '/ready',
+    { schema: { ...schema, summary: 'Readiness: dependencies up, schema current' } },
+    async (_request, reply) => {
+      const { code, body } = await report(options.readiness, !options.isShuttingDown());
+      return reply.code(code).send(body);
+    },
+  );
 }

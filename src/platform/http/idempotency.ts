@@ -62,18 +62,31 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
       const stored = await readKey(options.database, claim);
       if (stored === undefined) continue;
       if (stored.request_fingerprint !== fingerprint) {
-        throw new AppError(HttpErrors.idempotencyKeyReused, 'This Idempotency-Key was sent with another request');
+        throw new AppError(
+          HttpErrors.idempotencyKeyReused,
+          'This Idempotency-Key was sent with another request',
+        );
       }
       if (stored.state === 'IN_FLIGHT') {
-        throw new AppError(HttpErrors.idempotencyInProgress, 'The first request with this key has not finished', {}, {
-          'retry-after': '1',
-        });
+        throw new AppError(
+          HttpErrors.idempotencyInProgress,
+          'The first request with this key has not finished',
+          {},
+          {
+            'retry-after': '1',
+          },
+        );
       }
       return replay(reply, stored);
     }
-    throw new AppError(HttpErrors.idempotencyInProgress, 'The Idempotency-Key is changing hands; retry', {}, {
-      'retry-after': '1',
-    });
+    throw new AppError(
+      HttpErrors.idempotencyInProgress,
+      'The Idempotency-Key is changing hands; retry',
+      {},
+      {
+        'retry-after': '1',
+      },
+    );
   });
 
   server.addHook('onSend', async (request, reply, payload) => {

@@ -21,7 +21,9 @@ const problemResponse = {
 };
 
 /** Success schemas plus the problem documents every route may answer with. */
-export function withProblems<const Success extends Record<number, TSchema | { description: string }>>(success: Success) {
+export function withProblems<const Success extends Record<number, TSchema | { description: string }>>(
+  success: Success,
+) {
   return { ...success, '4xx': problemResponse, '5xx': problemResponse };
 }
 

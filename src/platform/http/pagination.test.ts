@@ -9,16 +9,33 @@ describe('cursors', () => {
   });
 
   it('refuses cursors that were not made by us', () => {
-    for (const cursor of ['!!!', Buffer.from('{"a":1}').toString('base64url'), encodeCursor([1]), encodeCursor(['a', 'b'])]) {
+    for (const cursor of [
+      '!!!',
+      Buffer.from('{"a":1}').toString('base64url'),
+      encodeCursor([1]),
+      encodeCursor(['a', 'b']),
+    ]) {
       expect(() => decodeCursor(cursor, ['string'])).toThrow(AppError);
     }
   });
 
   it('pages limit + 1 rows into a page and the cursor of its last row', () => {
-    const page = toPage([{ id: 'a' }, { id: 'b' }, { id: 'c' }], 2, (row) => [row.id], (row) => row.id);
+    const page = toPage(
+      [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+      2,
+      (row) => [row.id],
+      (row) => row.id,
+    );
     expect(page.data).toEqual(['a', 'b']);
     expect(decodeCursor(page.next_cursor as string, ['string'])).toEqual(['b']);
-    expect(toPage([{ id: 'a' }], 2, (row) => [row.id], (row) => row.id).next_cursor).toBeNull();
+    expect(
+      toPage(
+        [{ id: 'a' }],
+        2,
+        (row) => [row.id],
+        (row) => row.id,
+      ).next_cursor,
+    ).toBeNull();
   });
 });
 

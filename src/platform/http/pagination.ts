@@ -7,7 +7,9 @@ const CURSOR_LENGTH_MAX = 512;
 
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_LIMIT_MAX, default: PAGE_LIMIT_DEFAULT })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: CURSOR_LENGTH_MAX, pattern: '^[A-Za-z0-9_-]+$' })),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: CURSOR_LENGTH_MAX, pattern: '^[A-Za-z0-9_-]+$' }),
+  ),
 };
 
 /** Opaque to clients: the sort key of the last row returned, base64url JSON. */
@@ -30,7 +32,8 @@ export function decodeCursor<const Kinds extends readonly ('string' | 'number')[
     Array.isArray(value) &&
     value.length === kinds.length &&
     value.every((element, index) => typeof element === kinds[index]);
-  if (!valid) throw new AppError(HttpErrors.invalidCursor, 'Use the next_cursor of a previous page unchanged');
+  if (!valid)
+    throw new AppError(HttpErrors.invalidCursor, 'Use the next_cursor of a previous page unchanged');
   return value as { [K in keyof Kinds]: Kinds[K] extends 'string' ? string : number };
 }
 

@@ -60,7 +60,8 @@ export async function createHttpServer(options: HttpServerOptions) {
       info: {
         title: 'omnistock API',
         version: options.version,
-        description: 'Real-time, multi-tenant inventory: stock per store, reservations with a time limit, no oversell.',
+        description:
+          'Real-time, multi-tenant inventory: stock per store, reservations with a time limit, no oversell.',
       },
       servers: [{ url: '/' }],
       components: {
@@ -72,7 +73,9 @@ export async function createHttpServer(options: HttpServerOptions) {
     },
   });
   await server.register(swaggerUi, { routePrefix: '/docs' });
-  server.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => server.swagger());
+  server.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
+    server.swagger(),
+  );
 
   return server;
 }
