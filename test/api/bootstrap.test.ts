@@ -20,7 +20,11 @@ for (const kind of ['pglite', 'postgres'] as const) {
     }
 
     async function status(app: App, key: string): Promise<number> {
-      const response = await app.server.inject({ method: 'GET', url: '/api/v1/stock/low-stock', headers: { 'x-api-key': key } });
+      const response = await app.server.inject({
+        method: 'GET',
+        url: '/api/v1/stock/low-stock',
+        headers: { 'x-api-key': key },
+      });
       return response.statusCode;
     }
 
@@ -31,7 +35,11 @@ for (const kind of ['pglite', 'postgres'] as const) {
       expect(first.generatedAdminKey).toMatch(/^osk_[A-Za-z0-9_-]{43}$/);
       expect(await status(first, first.generatedAdminKey as string)).toBe(200);
       const stores = await first.server.inject({ method: 'GET', url: '/api/v1/stores' });
-      expect(stores.json().data.map((store: { id: string }) => store.id)).toEqual(['BCN-001', 'MAD-001', 'VAL-001']);
+      expect(stores.json().data.map((store: { id: string }) => store.id)).toEqual([
+        'BCN-001',
+        'MAD-001',
+        'VAL-001',
+      ]);
       const products = await first.server.inject({ method: 'GET', url: '/api/v1/products?limit=100' });
       expect(products.json().data).toHaveLength(12);
       await first.close();

@@ -264,7 +264,7 @@ describeOnEachDatabase('stock levels', (harness) => {
     expect(any.body).toMatchObject({ quantity: 3, version: 2 });
   });
 
-  it('announces that a deleted product\'s levels no longer sell', async () => {
+  it("announces that a deleted product's levels no longer sell", async () => {
     const { request, db } = harness();
     const { product, url } = await level(10);
     expect((await request('DELETE', `/api/v1/products/${product.id}`)).status).toBe(204);
@@ -273,6 +273,10 @@ describeOnEachDatabase('stock levels', (harness) => {
     const events = await db.query<{ envelope: any }>(
       `SELECT envelope FROM outbox_events WHERE event_type = 'stock.updated' ORDER BY position DESC LIMIT 1`,
     );
-    expect(events.rows[0]?.envelope.data).toMatchObject({ reason: 'PRODUCT_DELETED', available: 0, product_id: product.id });
+    expect(events.rows[0]?.envelope.data).toMatchObject({
+      reason: 'PRODUCT_DELETED',
+      available: 0,
+      product_id: product.id,
+    });
   });
 });
