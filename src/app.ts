@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { seedDemoData } from './demo-data.js';
 import { catalogRoutes, ProductService, StoreService } from './modules/catalog/index.js';
+import { EventStreamHub, EventsService, eventsRoutes } from './modules/events/index.js';
 import { IdentityService } from './modules/identity/index.js';
 import {
   ReservationExpiryScheduler,
@@ -17,6 +18,10 @@ import type { Database } from './platform/db/database.js';
 import { isFullyMigrated, loadMigrations, migrate } from './platform/db/migrator.js';
 import { PgDatabase } from './platform/db/pg-database.js';
 import { PgliteDatabase } from './platform/db/pglite-database.js';
+import type { Broker } from './platform/events/broker.js';
+import { EventLogTail } from './platform/events/event-log-tail.js';
+import { MemoryBroker } from './platform/events/memory-broker.js';
+import { OutboxRelay } from './platform/events/outbox-relay.js';
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
 import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
@@ -28,6 +33,12 @@ export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
 const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
+const RELAY_BREAKER_THRESHOLD = 5;
+const RELAY_BREAKER_HALF_OPEN_AFTER_MS = 5_000;
+/** What graceful shutdown gives the relay to publish what is still pending. */
+const RELAY_FLUSH_TIMEOUT_MS = 5_000;
+const EVENT_LOG_TAIL_SWEEP_INTERVAL_MS = 5_000;
+const EVENT_LOG_TAIL_BATCH_SIZE_MAX = 500;
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export interface AppOptions {
@@ -35,11 +46,15 @@ export interface AppOptions {
   logger: Logger;
   /** A database the caller owns (tests); otherwise one is opened from the config and closed with the app. */
   database?: Database;
+  /** A broker the caller owns (tests); otherwise one is made from BROKER_URL and closed with the app. */
+  broker?: Broker;
 }
 
 export interface App {
   server: HttpServer;
   database: Database;
+  broker: Broker;
+  relay: OutboxRelay;
   /** The admin key generated on this start, when the operator did not provide one. */
   generatedAdminKey: string | undefined;
   close(): Promise<void>;
@@ -55,7 +70,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const owned = options.database === undefined ? await openDatabase(config, logger) : undefined;
   const database = options.database ?? (owned as OwnedDatabase).database;
   try {
-    return await assemble(config, logger, database, owned?.release);
+    return await assemble(config, logger, database, options.broker, owned?.release);
   } catch (error) {
     await owned?.database.close();
     await owned?.release();
@@ -67,6 +82,7 @@ async function assemble(
   config: Config,
   logger: Logger,
   database: Database,
+  givenBroker: Broker | undefined,
   releaseDatabase?: () => Promise<void>,
 ): Promise<App> {
   const migrations = await loadMigrations();
@@ -112,6 +128,33 @@ async function assemble(
     logger.info('demo data loaded: stores MAD-001, BCN-001, VAL-001 and 12 products');
   }
 
+  const broker = givenBroker ?? brokerFor(config);
+  await broker.connect();
+  const relay = new OutboxRelay(
+    database,
+    broker,
+    {
+      batchSizeMax: config.outboxBatchSizeMax,
+      sweepIntervalMs: config.outboxSweepIntervalMs,
+      publishTimeoutMs: config.brokerPublishTimeoutMs,
+      exclusivity: database.kind === 'postgres' ? 'advisory-lock' : 'single-process',
+      breakerThreshold: RELAY_BREAKER_THRESHOLD,
+      breakerHalfOpenAfterMs: RELAY_BREAKER_HALF_OPEN_AFTER_MS,
+    },
+    logger.child({ component: 'outbox-relay' }),
+  );
+  const tail = new EventLogTail(
+    database,
+    { batchSizeMax: EVENT_LOG_TAIL_BATCH_SIZE_MAX, sweepIntervalMs: EVENT_LOG_TAIL_SWEEP_INTERVAL_MS },
+    logger.child({ component: 'event-log-tail' }),
+  );
+  await tail.start();
+  const streams = new EventStreamHub(database, tail, config.sseClientsMax);
+  const events = new EventsService(database, broker, () => ({
+    broker: broker.name,
+    breakerState: relay.breakerState,
+  }));
+
   let shuttingDown = false;
   const server = await createHttpServer({
     logger,
@@ -143,12 +186,14 @@ async function assemble(
       await api.register(catalogRoutes(stores, products));
       await api.register(stockRoutes(stock));
       await api.register(reservationRoutes(reservations));
+      await api.register(eventsRoutes(events, streams));
     },
     { prefix: API_PREFIX },
   );
   await server.ready();
 
   expiry.start();
+  await relay.start();
   const maintenance = setInterval(() => {
     purgeExpiredIdempotencyKeys(database).catch((error: unknown) =>
       logger.error({ err: error }, 'idempotency purge failed'),
@@ -159,18 +204,31 @@ async function assemble(
   return {
     server,
     database,
+    broker,
+    relay,
     generatedAdminKey: bootstrap.generatedAdminKey,
     async close() {
       shuttingDown = true;
       clearInterval(maintenance);
+      // Live streams never end by themselves; server.close() would wait for them.
+      streams.closeAll();
       await server.close();
       await expiry.stop();
+      await relay.stop(RELAY_FLUSH_TIMEOUT_MS);
+      await tail.stop();
+      if (givenBroker === undefined) await broker.close();
       if (releaseDatabase !== undefined) {
         await database.close();
         await releaseDatabase();
       }
     },
   };
+}
+
+/** BROKER_URL picks the broker; none means the in-process one of the embedded default. */
+function brokerFor(config: Config): Broker {
+  if (config.brokerUrl === undefined) return new MemoryBroker();
+  throw new Error('BROKER_URL adapters are not wired yet');
 }
 
 interface OwnedDatabase {

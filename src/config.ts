@@ -19,6 +19,15 @@ export interface Config {
   reservationTtlDefaultSeconds: number;
   reservationTtlMaxSeconds: number;
   idempotencyRetentionSeconds: number;
+  brokerUrl: string | undefined;
+  redisUrl: string | undefined;
+  outboxBatchSizeMax: number;
+  outboxSweepIntervalMs: number;
+  brokerPublishTimeoutMs: number;
+  cacheTtlSeconds: number;
+  sseClientsMax: number;
+  webhookAllowPrivateTargets: boolean;
+  webhookTimeoutMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -69,6 +78,15 @@ export function loadConfig(environment: Environment = process.env): Config {
       24 * 3600,
       30 * 24 * 3600,
     ),
+    brokerUrl: reader.optionalUrl('BROKER_URL', ['nats:', 'redis:', 'rediss:', 'amqp:', 'amqps:']),
+    redisUrl: reader.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
+    outboxBatchSizeMax: reader.integer('OUTBOX_BATCH_SIZE_MAX', 500, 1, 10_000),
+    outboxSweepIntervalMs: reader.integer('OUTBOX_SWEEP_INTERVAL_MS', 30_000, 1_000, 3_600_000),
+    brokerPublishTimeoutMs: reader.integer('BROKER_PUBLISH_TIMEOUT_MS', 5_000, 100, 60_000),
+    cacheTtlSeconds: reader.integer('CACHE_TTL_SECONDS', 30, 1, 3_600),
+    sseClientsMax: reader.integer('SSE_CLIENTS_MAX', 1_000, 1, 100_000),
+    webhookAllowPrivateTargets: reader.boolean('WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
+    webhookTimeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;

@@ -8,6 +8,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/platform/db/database.js';
 import { PgDatabase } from '../../src/platform/db/pg-database.js';
 import { PgliteDatabase } from '../../src/platform/db/pglite-database.js';
+import type { Broker } from '../../src/platform/events/broker.js';
 import { newId } from '../../src/platform/ids.js';
 import { displayPrefixOf, hashApiKey } from '../../src/platform/security/api-key.js';
 import { postgresAdminUrl, withDatabaseName } from './postgres.js';
@@ -24,6 +25,7 @@ const TENANT_DATA_TABLES = [
   'stores',
   'outbox_events',
   'idempotency_keys',
+  'inbox_events',
 ];
 
 export interface TestResponse<Body = any> {
@@ -146,11 +148,13 @@ export async function startTestApp(
   kind: DatabaseKind,
   db: Database,
   configOverrides: Partial<Config> = {},
+  broker?: Broker,
 ): Promise<TestApp> {
   const app = await buildApp({
     config: testConfig(configOverrides),
     logger: pino({ level: 'silent' }),
     database: db,
+    ...(broker === undefined ? {} : { broker }),
   });
   await db.query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [
     OTHER_TENANT,

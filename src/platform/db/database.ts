@@ -26,6 +26,12 @@ export interface Transaction extends Queryable {
 export interface Database extends Queryable {
   readonly kind: DatabaseKind;
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (delivered after the notifying transaction
+   * commits). Notifications can be missed while a connection is re-established, so every listener
+   * keeps a slow safety sweep. Resolves to a function that stops listening.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Cheap round trip used by readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -56,4 +62,9 @@ export function constraintOf(error: unknown): string | undefined {
     if (typeof constraint === 'string') return constraint;
   }
   return undefined;
+}
+
+/** LISTEN takes an identifier, not a parameter: only plain names are accepted. */
+export function assertChannelName(channel: string): void {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`Invalid channel name ${channel}`);
 }

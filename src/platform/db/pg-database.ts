@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Database, QueryResult, Transaction } from './database.js';
+import { assertChannelName, type Database, type QueryResult, type Transaction } from './database.js';
 
 const INT8_OID = 20;
 const INT8_SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
@@ -11,6 +11,9 @@ pg.types.setTypeParser(INT8_OID, (text: string) => {
   if (value > INT8_SAFE_MAX || value < -INT8_SAFE_MAX) throw new RangeError(`int8 ${text} exceeds 2^53`);
   return Number(value);
 });
+
+const LISTEN_RECONNECT_DELAY_MIN_MS = 100;
+const LISTEN_RECONNECT_DELAY_MAX_MS = 5_000;
 
 export interface PgDatabaseOptions {
   connectionString: string;
@@ -24,8 +27,10 @@ export interface PgDatabaseOptions {
 export class PgDatabase implements Database {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
+  readonly #options: PgDatabaseOptions;
 
   constructor(options: PgDatabaseOptions) {
+    this.#options = options;
     this.#pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.poolSizeMax,
@@ -69,6 +74,61 @@ export class PgDatabase implements Database {
     } finally {
       client.release(connectionBroken);
     }
+  }
+
+  /**
+   * LISTEN needs a session of its own, outside the pool. The connection is re-established with
+   * backoff when it drops; `onNotify('')` is called after each reconnect so the caller re-checks
+   * whatever it may have missed meanwhile.
+   */
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    assertChannelName(channel);
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let delayMs = LISTEN_RECONNECT_DELAY_MIN_MS;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const candidate = new pg.Client({
+        connectionString: this.#options.connectionString,
+        connectionTimeoutMillis: this.#options.connectionTimeoutMs,
+        application_name: `${this.#options.applicationName}:listen`,
+      });
+      candidate.on('notification', (message) => {
+        if (message.channel === channel) onNotify(message.payload ?? '');
+      });
+      candidate.on('error', () => reconnect(candidate));
+      candidate.on('end', () => reconnect(candidate));
+      await candidate.connect();
+      await candidate.query(`LISTEN ${channel}`);
+      client = candidate;
+      delayMs = LISTEN_RECONNECT_DELAY_MIN_MS;
+    };
+    const reconnect = (broken: pg.Client) => {
+      if (stopped || client !== broken) return;
+      client = undefined;
+      broken.end().catch(() => {});
+      scheduleRetry();
+    };
+    const scheduleRetry = () => {
+      if (stopped || retry !== undefined) return;
+      retry = setTimeout(() => {
+        retry = undefined;
+        connect()
+          .then(() => onNotify(''))
+          .catch(() => {
+            delayMs = Math.min(delayMs * 2, LISTEN_RECONNECT_DELAY_MAX_MS);
+            scheduleRetry();
+          });
+      }, delayMs);
+      retry.unref();
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+      client = undefined;
+    };
   }
 
   async ping(): Promise<void> {

@@ -1,5 +1,5 @@
 import { PGlite, type Results, types } from '@electric-sql/pglite';
-import type { Database, QueryResult, Transaction } from './database.js';
+import { assertChannelName, type Database, type QueryResult, type Transaction } from './database.js';
 
 export type PgliteSource =
   | { kind: 'directory'; dataDir: string }
@@ -55,6 +55,14 @@ export class PgliteDatabase implements Database {
       };
       return work(tx);
     });
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    assertChannelName(channel);
+    const unlisten = await this.#db.listen(channel, onNotify);
+    return async () => {
+      if (!this.#db.closed) await unlisten();
+    };
   }
 
   async ping(): Promise<void> {

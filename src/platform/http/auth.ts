@@ -84,3 +84,10 @@ export function headerValue(request: FastifyRequest, name: string): string | und
   if (Array.isArray(value)) return value[0];
   return value === undefined || value === '' ? undefined : value;
 }
+
+/** Refuses callers that are not administrators of their tenant (operational and integration routes). */
+export function requireAdmin(context: RequestContext): void {
+  if (context.principal?.role !== 'admin') {
+    throw new AppError(HttpErrors.forbidden, 'This route needs an admin API key');
+  }
+}

@@ -1,0 +1,55 @@
+import type { CloudEvent } from './cloud-event.js';
+
+/**
+ * One event as it travels through a broker. `sequence` is its position in the event log (assigned
+ * by the outbox relay, gap-free per publisher, increasing in publish order); `subject` is the routing
+ * key: `inventory.<tenant>.<type>.<store_id or _>`, e.g. `inventory.default.stock.updated.MAD-001`.
+ */
+export interface BrokerMessage {
+  id: string;
+  subject: string;
+  sequence: number;
+  envelope: CloudEvent;
+  /** Transport headers to carry along, e.g. W3C `traceparent`. */
+  headers: Readonly<Record<string, string>>;
+}
+
+export type MessageHandler = (message: BrokerMessage) => Promise<void>;
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/**
+ * The port every broker adapter implements: in-process, NATS JetStream, Redis Streams, RabbitMQ.
+ *
+ * - `publish` sends messages in the order given and resolves only when the broker acknowledged every
+ *   one (persisted where the broker persists). It may be called again with the same messages after a
+ *   failure: adapters de-duplicate by `id` where the broker can (JetStream's Nats-Msg-Id), and
+ *   consumers de-duplicate through their inbox everywhere else.
+ * - `consume` joins a durable consumer group: each message goes to one member of the group, at least
+ *   once, in publish order per subject; it is redelivered until the handler resolves. A handler that
+ *   throws gets the message again later.
+ * - `close` stops consuming and releases connections; in-flight publishes settle first.
+ */
+export interface Broker {
+  readonly name: BrokerKind;
+  connect(): Promise<void>;
+  publish(messages: readonly BrokerMessage[]): Promise<void>;
+  consume(group: string, handler: MessageHandler): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+export type BrokerKind = 'memory' | 'nats' | 'redis' | 'amqp';
+
+/** The routing key of an event; store-less events (products) route under `_`. */
+export function subjectOf(envelope: CloudEvent): string {
+  const data = envelope.data as { store_id?: unknown; from_store_id?: unknown } | null;
+  const storeId =
+    typeof data?.store_id === 'string'
+      ? data.store_id
+      : typeof data?.from_store_id === 'string'
+        ? data.from_store_id
+        : '_';
+  return `inventory.${envelope.tenantid}.${envelope.type}.${storeId}`;
+}

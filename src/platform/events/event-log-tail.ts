@@ -1,0 +1,106 @@
+import type { Database } from '../db/database.js';
+import { EVENT_LOG_CHANNEL, eventLogHead, readEventLog, type SequencedEvent } from './outbox-store.js';
+
+export type EventLogListener = (events: readonly SequencedEvent[]) => void;
+
+export interface EventLogTailOptions {
+  batchSizeMax: number;
+  /** Safety sweep for a notification lost while the listening connection was re-established. */
+  sweepIntervalMs: number;
+}
+
+export interface TailLogger {
+  warn(details: object, message: string): void;
+}
+
+/**
+ * Follows the event log of every tenant from the moment it starts and hands each new event, in
+ * sequence order, to in-process listeners (live streams, cache invalidation). It wakes on the
+ * relay's NOTIFY, so an instance sees changes made through any other instance sharing the database,
+ * whichever broker is configured. Listeners must not block: they get each batch synchronously.
+ */
+export class EventLogTail {
+  readonly #listeners = new Set<EventLogListener>();
+  #position = 0;
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
+  #unlisten: (() => Promise<void>) | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #stopped = true;
+
+  constructor(
+    private readonly database: Database,
+    private readonly options: EventLogTailOptions,
+    private readonly logger: TailLogger,
+  ) {}
+
+  /** The last sequence handed to listeners. */
+  get position(): number {
+    return this.#position;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#position = await eventLogHead(this.database);
+    this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => this.poke());
+    this.#sweepTimer = setInterval(() => this.poke(), this.options.sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  subscribe(listener: EventLogListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get subscriberCount(): number {
+    return this.#listeners.size;
+  }
+
+  /** Reads what is new now (after a NOTIFY, or when a caller knows the log moved). */
+  poke(): void {
+    if (this.#stopped) return;
+    if (this.#reading !== undefined) {
+      this.#readAgain = true;
+      return;
+    }
+    this.#reading = this.#read()
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'reading the event log failed; the sweep retries'),
+      )
+      .finally(() => {
+        this.#reading = undefined;
+        if (this.#readAgain) {
+          this.#readAgain = false;
+          this.poke();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#sweepTimer);
+    await this.#unlisten?.();
+    await this.#reading;
+    this.#listeners.clear();
+  }
+
+  async #read(): Promise<void> {
+    for (;;) {
+      const events = await readEventLog(this.database, {
+        tenantId: null,
+        afterSequence: this.#position,
+        limit: this.options.batchSizeMax,
+      });
+      if (events.length === 0) return;
+      this.#position = (events.at(-1) as SequencedEvent).sequence;
+      for (const listener of this.#listeners) {
+        try {
+          listener(events);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'an event log listener failed');
+        }
+      }
+      if (events.length < this.options.batchSizeMax) return;
+    }
+  }
+}

@@ -1,0 +1,235 @@
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleAll,
+  type IBackoff,
+} from 'cockatiel';
+import type { Database, Queryable } from '../db/database.js';
+import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
+import {
+  markPublished,
+  OUTBOX_INSERTED_CHANNEL,
+  recordPublishFailure,
+  type SequencedEvent,
+  sequencePending,
+  unpublished,
+} from './outbox-store.js';
+
+export interface OutboxRelayOptions {
+  /** Events sequenced or published per transaction. */
+  batchSizeMax: number;
+  /** The slow safety sweep for what a missed notification or a crash left behind. */
+  sweepIntervalMs: number;
+  /** A publish the broker has not acknowledged by then counts as failed. */
+  publishTimeoutMs: number;
+  /**
+   * `advisory-lock`: several processes share the database (PostgreSQL); one at a time sequences and
+   * publishes, under a transaction-scoped advisory lock. `single-process`: PGlite, one process.
+   */
+  exclusivity: 'advisory-lock' | 'single-process';
+  /** Consecutive failures that open the breaker, and how long it stays open. */
+  breakerThreshold: number;
+  breakerHalfOpenAfterMs: number;
+}
+
+export interface RelayLogger {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+/** Any fixed key: the relay's lock among all omnistock instances sharing a database. */
+const RELAY_LOCK_KEY = 7_340_213_902;
+const RETRY_DELAY_MIN_MS = 100;
+const RETRY_DELAY_MAX_MS = 30_000;
+
+/**
+ * Moves committed outbox rows to the broker. It wakes on commit (NOTIFY from the outbox insert
+ * trigger), not on a timer; the timer is only the safety sweep. Each cycle first gives new rows
+ * their event-log sequence (commit order), then publishes unacknowledged events in sequence order
+ * and marks them `synced_at` once the broker acknowledged. Failures back off exponentially with
+ * jitter behind a circuit breaker; nothing is skipped, so order per aggregate holds and nothing is
+ * lost — a retry may repeat a publish, which the broker (message id) or the consumers' inbox absorb.
+ */
+export class OutboxRelay {
+  readonly #breaker: CircuitBreakerPolicy;
+  readonly #backoffFactory = new ExponentialBackoff({
+    initialDelay: RETRY_DELAY_MIN_MS,
+    maxDelay: RETRY_DELAY_MAX_MS,
+  });
+  #backoff: IBackoff<unknown> | undefined;
+  #running: Promise<void> | undefined;
+  #wokenWhileRunning = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #unlisten: (() => Promise<void>) | undefined;
+  #stopped = true;
+
+  constructor(
+    private readonly database: Database,
+    private readonly broker: Broker,
+    private readonly options: OutboxRelayOptions,
+    private readonly logger: RelayLogger,
+  ) {
+    this.#breaker = circuitBreaker(handleAll, {
+      halfOpenAfter: options.breakerHalfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(options.breakerThreshold),
+    });
+    this.#breaker.onStateChange((state) =>
+      this.logger.info({ broker: broker.name, state: CircuitState[state] }, 'broker circuit breaker'),
+    );
+  }
+
+  get breakerState(): 'closed' | 'open' | 'half-open' | 'isolated' {
+    const state = this.#breaker.state;
+    return state === CircuitState.Open
+      ? 'open'
+      : state === CircuitState.HalfOpen
+        ? 'half-open'
+        : state === CircuitState.Isolated
+          ? 'isolated'
+          : 'closed';
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#unlisten = await this.database.listen(OUTBOX_INSERTED_CHANNEL, () => this.wake());
+    this.#sweepTimer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
+    this.#sweepTimer.unref();
+    this.wake();
+  }
+
+  /** Runs a cycle now, or right after the one under way. */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running !== undefined) {
+      this.#wokenWhileRunning = true;
+      return;
+    }
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#running = this.#cycle().finally(() => {
+      this.#running = undefined;
+      if (this.#wokenWhileRunning && this.#retryTimer === undefined) {
+        this.#wokenWhileRunning = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** Stops waking, lets the cycle under way finish, then publishes what it can within `timeoutMs`. */
+  async stop(flushTimeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#sweepTimer);
+    clearTimeout(this.#retryTimer);
+    await this.#unlisten?.();
+    await this.#running;
+    let flushTimer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      flushTimer = setTimeout(resolve, flushTimeoutMs);
+    });
+    await Promise.race([this.#drain().catch(() => {}), deadline]);
+    clearTimeout(flushTimer);
+  }
+
+  async #cycle(): Promise<void> {
+    try {
+      await this.#drain();
+      this.#backoff = undefined;
+    } catch (error) {
+      this.#backoff =
+        this.#backoff === undefined ? this.#backoffFactory.next() : this.#backoff.next(undefined);
+      const delayMs =
+        error instanceof BrokenCircuitError
+          ? Math.max(this.#backoff.duration, this.options.breakerHalfOpenAfterMs)
+          : this.#backoff.duration;
+      this.logger.warn(
+        { err: error, broker: this.broker.name, retry_in_ms: Math.round(delayMs) },
+        'outbox publish failed; will retry',
+      );
+      if (!this.#stopped) {
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          this.wake();
+        }, delayMs);
+        this.#retryTimer.unref();
+      }
+    }
+  }
+
+  /** Sequences and publishes until nothing is left; throws on the first publish failure. */
+  async #drain(): Promise<void> {
+    for (;;) {
+      const sequenced = await this.#exclusively((db) => sequencePending(db, this.options.batchSizeMax));
+      const published = await this.#exclusively((db) => this.#publishBatch(db));
+      if ((sequenced ?? 0) === 0 && (published ?? 0) === 0) return;
+    }
+  }
+
+  async #publishBatch(db: Queryable): Promise<number> {
+    const events = await unpublished(db, this.options.batchSizeMax);
+    if (events.length === 0) return 0;
+    try {
+      await this.#breaker.execute(() =>
+        withTimeout(this.broker.publish(events.map(toMessage)), this.options.publishTimeoutMs),
+      );
+    } catch (error) {
+      const first = events[0] as SequencedEvent;
+      await recordPublishFailure(
+        this.database,
+        first.id,
+        error instanceof Error ? error.message : String(error),
+      ).catch(() => {});
+      throw error;
+    }
+    await markPublished(
+      db,
+      events.map((event) => event.id),
+    );
+    return events.length;
+  }
+
+  /**
+   * Runs `work` as the only relay among the processes sharing the database; undefined when another
+   * holds the lock (it will do the work). The lock is transaction-scoped, so a crash releases it.
+   */
+  async #exclusively<T>(work: (db: Queryable) => Promise<T>): Promise<T | undefined> {
+    if (this.options.exclusivity === 'single-process') return work(this.database);
+    return this.database.transaction(async (tx) => {
+      const lock = await tx.query<{ acquired: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS acquired', [
+        RELAY_LOCK_KEY,
+      ]);
+      return lock.rows[0]?.acquired ? work(tx) : undefined;
+    });
+  }
+}
+
+function toMessage(event: SequencedEvent): BrokerMessage {
+  const headers: Record<string, string> = {};
+  if (event.envelope.traceparent !== undefined) headers['traceparent'] = event.envelope.traceparent;
+  return {
+    id: event.id,
+    subject: subjectOf(event.envelope),
+    sequence: event.sequence,
+    envelope: event.envelope,
+    headers,
+  };
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the broker did not acknowledge within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,119 @@
+import type { Queryable } from '../db/database.js';
+import type { CloudEvent } from './cloud-event.js';
+
+/** NOTIFY channels: rows inserted (wakes the relay); rows sequenced (wakes event-log tails). */
+export const OUTBOX_INSERTED_CHANNEL = 'omnistock_outbox';
+export const EVENT_LOG_CHANNEL = 'omnistock_event_log';
+
+export interface SequencedEvent {
+  id: string;
+  tenant_id: string;
+  sequence: number;
+  envelope: CloudEvent;
+}
+
+export interface OutboxBacklog {
+  pending: number;
+  unsequenced: number;
+  oldest_pending_created_at: Date | null;
+  abandoned: number;
+}
+
+/**
+ * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, and
+ * announces the new head. Rows of one aggregate commit in outbox order (each writer holds the
+ * aggregate's row lock until it commits), so the sequence preserves per-aggregate order.
+ */
+export async function sequencePending(tx: Queryable, batchSizeMax: number): Promise<number> {
+  const pending = await tx.query<{ position: number }>(
+    `SELECT position FROM outbox_events WHERE sequence IS NULL ORDER BY position LIMIT $1 FOR UPDATE`,
+    [batchSizeMax],
+  );
+  if (pending.rows.length === 0) return 0;
+  const head = await tx.query<{ last_sequence: number }>(
+    'UPDATE event_log_head SET last_sequence = last_sequence + $1 RETURNING last_sequence',
+    [pending.rows.length],
+  );
+  const last = (head.rows[0] as { last_sequence: number }).last_sequence;
+  const first = last - pending.rows.length + 1;
+  await tx.query(
+    `UPDATE outbox_events AS o SET sequence = assigned.sequence
+       FROM unnest($1::bigint[], $2::bigint[]) AS assigned(position, sequence)
+      WHERE o.position = assigned.position`,
+    [pending.rows.map((row) => row.position), pending.rows.map((_, index) => first + index)],
+  );
+  await tx.query(`SELECT pg_notify('${EVENT_LOG_CHANNEL}', $1)`, [String(last)]);
+  return pending.rows.length;
+}
+
+/** The oldest sequenced events no broker has acknowledged yet, in sequence order. */
+export async function unpublished(db: Queryable, batchSizeMax: number): Promise<SequencedEvent[]> {
+  const result = await db.query<SequencedEvent>(
+    `SELECT id, tenant_id, sequence, envelope FROM outbox_events
+      WHERE sequence IS NOT NULL AND synced_at IS NULL AND abandoned_at IS NULL
+      ORDER BY sequence LIMIT $1`,
+    [batchSizeMax],
+  );
+  return result.rows;
+}
+
+export async function markPublished(db: Queryable, ids: readonly string[]): Promise<void> {
+  await db.query(
+    `UPDATE outbox_events SET synced_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+}
+
+/** Bookkeeping of a failed attempt on the batch's first event (the one blocking the rest). */
+export async function recordPublishFailure(db: Queryable, id: string, error: string): Promise<void> {
+  await db.query('UPDATE outbox_events SET attempts = attempts + 1, last_error = $2 WHERE id = $1', [
+    id,
+    error.slice(0, 1000),
+  ]);
+}
+
+export async function backlog(db: Queryable, tenantId?: string): Promise<OutboxBacklog> {
+  const result = await db.query<OutboxBacklog>(
+    `SELECT count(*) FILTER (WHERE synced_at IS NULL AND abandoned_at IS NULL) AS pending,
+            count(*) FILTER (WHERE sequence IS NULL) AS unsequenced,
+            min(created_at) FILTER (WHERE synced_at IS NULL AND abandoned_at IS NULL) AS oldest_pending_created_at,
+            count(*) FILTER (WHERE abandoned_at IS NOT NULL) AS abandoned
+       FROM outbox_events WHERE synced_at IS NULL AND ($1::text IS NULL OR tenant_id = $1)`,
+    [tenantId ?? null],
+  );
+  return result.rows[0] as OutboxBacklog;
+}
+
+/** `stock.updated` stays exact; `reservation.*` becomes the LIKE pattern `reservation.%`. */
+function likePatternOf(type: string): string {
+  const escaped = type.replaceAll('\\', '\\\\').replaceAll('%', '\\%').replaceAll('_', '\\_');
+  return escaped.endsWith('.*') ? `${escaped.slice(0, -1)}%` : escaped;
+}
+
+/**
+ * Events after a sequence, in order, of one tenant (or all, for the in-process tail): the event log
+ * clients page and streams replay. `types` are exact types or `family.*` prefixes.
+ */
+export async function readEventLog(
+  db: Queryable,
+  filter: {
+    tenantId: string | null;
+    afterSequence: number;
+    limit: number;
+    types?: readonly string[] | undefined;
+  },
+): Promise<SequencedEvent[]> {
+  const result = await db.query<SequencedEvent>(
+    `SELECT id, tenant_id, sequence, envelope FROM outbox_events
+      WHERE sequence > $2 AND ($1::text IS NULL OR tenant_id = $1)
+        AND ($4::text[] IS NULL OR event_type LIKE ANY($4::text[]))
+      ORDER BY sequence LIMIT $3`,
+    [filter.tenantId, filter.afterSequence, filter.limit, filter.types?.map(likePatternOf) ?? null],
+  );
+  return result.rows;
+}
+
+export async function eventLogHead(db: Queryable): Promise<number> {
+  const result = await db.query<{ last_sequence: number }>('SELECT last_sequence FROM event_log_head');
+  return result.rows[0]?.last_sequence ?? 0;
+}

@@ -1,0 +1,189 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, expect, it } from 'vitest';
+import type { BrokerMessage } from '../../src/platform/events/broker.js';
+import { SseClient } from '../support/sse-client.js';
+import { describeOnEachDatabase, OTHER_TENANT_KEY } from '../support/test-app.js';
+
+async function eventually<T>(
+  read: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (accept(value) || Date.now() > deadline) return value;
+    await sleep(25);
+  }
+}
+
+describeOnEachDatabase('event backbone', (harness) => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function stocked(quantity = 10) {
+    const { createStore, createProduct, stock } = harness();
+    const store = await createStore();
+    const product = await createProduct();
+    await stock(product.id, store, quantity);
+    return { store, product, url: `/api/v1/stock/${product.id}/${store}` };
+  }
+
+  async function baseUrl(): Promise<string> {
+    const { server } = harness().app;
+    if (server.server.listening) {
+      const address = server.server.address();
+      if (typeof address === 'object' && address !== null) return `http://127.0.0.1:${address.port}`;
+    }
+    return server.listen({ port: 0, host: '127.0.0.1' });
+  }
+
+  it('publishes every committed change once, in order per level, and marks it synced', async () => {
+    const { request, app, db } = harness();
+    const received: BrokerMessage[] = [];
+    const subscription = await app.broker.consume(`test-${Date.now()}`, async (message) => {
+      received.push(message);
+    });
+    cleanups.push(() => subscription.close());
+    const { url } = await stocked(10);
+    for (const change of [-1, -2, 3])
+      await request('POST', `${url}/adjust`, { body: { quantity_change: change, reason: 'CORRECTION' } });
+    const pending = await eventually(
+      () =>
+        db.query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
+      (result) => Number(result.rows[0]?.count) === 0,
+    );
+    expect(Number(pending.rows[0]?.count)).toBe(0);
+    await eventually(
+      async () => received.length,
+      (count) => count >= 6,
+    );
+    const types = received.map((message) => message.envelope.type);
+    expect(types).toEqual([
+      'store.created',
+      'product.created',
+      'stock.created',
+      'stock.updated',
+      'stock.updated',
+      'stock.updated',
+    ]);
+    expect(new Set(received.map((message) => message.id)).size).toBe(received.length);
+    const stockEvents = received.filter((message) => message.envelope.type.startsWith('stock.'));
+    expect(stockEvents.map((message) => (message.envelope.data as any).version)).toEqual([1, 2, 3, 4]);
+    expect(stockEvents.map((message) => (message.envelope.data as any).new_quantity)).toEqual([10, 9, 7, 10]);
+    const sequences = received.map((message) => message.sequence);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect(received[3]?.subject).toMatch(/^inventory\.default\.stock\.updated\.STORE-\d+$/);
+    expect(received[3]?.envelope).toMatchObject({
+      specversion: '1.0',
+      source: '/omnistock',
+      tenantid: 'default',
+    });
+  });
+
+  it('pages the event log by cursor, filtered by type, per tenant', async () => {
+    const { request } = harness();
+    const { url } = await stocked(5);
+    await request('POST', `${url}/adjust`, { body: { quantity_change: 1, reason: 'RESTOCK' } });
+    const all = await eventually(
+      () => request('GET', '/api/v1/events?limit=2'),
+      (response) => response.body.data?.length === 2,
+    );
+    expect(all.body.next_cursor).toEqual(expect.any(String));
+    const rest = await eventually(
+      () => request('GET', `/api/v1/events?after=${all.body.next_cursor}&limit=10`),
+      (response) => response.body.data?.length === 2,
+    );
+    expect(rest.body.data.map((event: any) => event.type)).toEqual(['stock.created', 'stock.updated']);
+    expect(rest.body.next_cursor).toBeNull();
+    const onlyStock = await request('GET', '/api/v1/events?type=stock.*');
+    expect(onlyStock.body.data.map((event: any) => event.type)).toEqual(['stock.created', 'stock.updated']);
+    const otherTenant = await request('GET', '/api/v1/events', { key: OTHER_TENANT_KEY });
+    expect(otherTenant.body.data).toEqual([]);
+    expect((await request('GET', '/api/v1/events', { key: null })).status).toBe(401);
+    expect((await request('GET', '/api/v1/events?after=-1')).status).toBe(400);
+  });
+
+  it('streams changes as Server-Sent Events, filtered, and resumes from Last-Event-ID', async () => {
+    const { request } = harness();
+    const { product, store, url } = await stocked(10);
+    const base = await baseUrl();
+    const live = await SseClient.connect(`${base}/api/v1/events/stream?store_id=${store}`);
+    cleanups.push(() => live.close());
+    expect(live.status).toBe(200);
+    await sleep(50);
+    await request('POST', `${url}/adjust`, { body: { quantity_change: -4, reason: 'SALE' } });
+    const reservation = await request('POST', '/api/v1/reservations', {
+      body: { product_id: product.id, store_id: store, quantity: 1, customer_id: 'c-9' },
+    });
+    expect(reservation.status).toBe(201);
+    const events = await live.waitFor(
+      (received) => received.filter((event) => event.event === 'stock.updated').length >= 2,
+    );
+    // Anonymous streams carry public stock data, never reservations (they name customers).
+    expect(events.map((event) => event.event)).not.toContain('reservation.created');
+    const sale = events.find((event) => event.data.data.reason === 'SALE');
+    expect(sale?.data).toMatchObject({
+      type: 'stock.updated',
+      data: { new_quantity: 6, product_id: product.id },
+    });
+    expect(sale?.id).toBe(String(sale?.data.sequence));
+
+    const authenticated = await SseClient.connect(`${base}/api/v1/events/stream?type=reservation.*`, {
+      'x-api-key': 'test-admin-key-0123456789abcdef',
+      'last-event-id': '0',
+    });
+    cleanups.push(() => authenticated.close());
+    const resumed = await authenticated.waitFor((received) => received.length >= 1);
+    expect(resumed.map((event) => event.event)).toEqual(['reservation.created']);
+
+    const fromSale = await SseClient.connect(`${base}/api/v1/events/stream`, {
+      'last-event-id': String(sale?.data.sequence),
+    });
+    cleanups.push(() => fromSale.close());
+    const missed = await fromSale.waitFor((received) => received.length >= 1);
+    expect(missed[0]).toMatchObject({ event: 'stock.updated' });
+    expect(Number(missed[0]?.id)).toBeGreaterThan(Number(sale?.id));
+    expect((await request('GET', '/api/v1/events/stream?type=<script>', { key: null })).status).toBe(400);
+  });
+
+  it('reports the backlog to admins only, and replays the log to the broker', async () => {
+    const { request, app } = harness();
+    await stocked(3);
+    const pending = await eventually(
+      () => request('GET', '/api/v1/events/pending'),
+      (response) => response.body.pending === 0,
+    );
+    expect(pending.body).toMatchObject({
+      pending: 0,
+      broker: 'memory',
+      breaker_state: 'closed',
+      oldest_pending_age_seconds: 0,
+    });
+    const replayed: BrokerMessage[] = [];
+    const subscription = await app.broker.consume(`replay-${Date.now()}`, async (message) => {
+      replayed.push(message);
+    });
+    cleanups.push(() => subscription.close());
+    const replay = await request('POST', '/api/v1/events/replay', { body: { after_sequence: 0 } });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ replayed: 3, complete: true });
+    await eventually(
+      async () => replayed.length,
+      (count) => count >= 3,
+    );
+    expect(replayed.map((message) => message.envelope.type)).toEqual([
+      'store.created',
+      'product.created',
+      'stock.created',
+    ]);
+    expect(replayed[0]?.id).toContain(':replay:');
+    expect((await request('POST', '/api/v1/events/replay', { body: {} })).status).toBe(400);
+    const since = await request('POST', '/api/v1/events/replay', {
+      body: { since: new Date(Date.now() + 60_000).toISOString() },
+    });
+    expect(since.body.replayed).toBe(0);
+  });
+});
