@@ -7,18 +7,25 @@ import { catalogRoutes, ProductService, StoreService } from './modules/catalog/i
 import { EventStreamHub, EventsService, eventsRoutes } from './modules/events/index.js';
 import { IdentityService } from './modules/identity/index.js';
 import {
+  availabilityCacheKeysOf,
   ReservationExpiryScheduler,
   ReservationService,
   reservationRoutes,
   StockService,
   stockRoutes,
 } from './modules/inventory/index.js';
+import type { CacheStore } from './platform/cache/cache-store.js';
+import { LruCacheStore } from './platform/cache/lru-cache-store.js';
+import { ReadThroughCache } from './platform/cache/read-through-cache.js';
+import { RedisCacheStore } from './platform/cache/redis-cache-store.js';
 import { lockDataDir } from './platform/db/data-dir-lock.js';
 import type { Database } from './platform/db/database.js';
 import { isFullyMigrated, loadMigrations, migrate } from './platform/db/migrator.js';
 import { PgDatabase } from './platform/db/pg-database.js';
 import { PgliteDatabase } from './platform/db/pglite-database.js';
 import type { Broker } from './platform/events/broker.js';
+import type { CloudEvent } from './platform/events/cloud-event.js';
+import { committedOutbox } from './platform/events/committed-outbox.js';
 import { EventLogTail } from './platform/events/event-log-tail.js';
 import { MemoryBroker } from './platform/events/memory-broker.js';
 import { OutboxRelay } from './platform/events/outbox-relay.js';
@@ -33,6 +40,7 @@ export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
 const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
+const CACHE_CONNECT_WAIT_MS = 2_000;
 const RELAY_BREAKER_THRESHOLD = 5;
 const RELAY_BREAKER_HALF_OPEN_AFTER_MS = 5_000;
 /** What graceful shutdown gives the relay to publish what is still pending. */
@@ -92,7 +100,15 @@ async function assemble(
   const identity = new IdentityService(database);
   const stores = new StoreService(database);
   const products = new ProductService(database);
-  const stock = new StockService(database, products, stores);
+  const cacheStore: CacheStore =
+    config.redisUrl === undefined
+      ? new LruCacheStore()
+      : new RedisCacheStore(config.redisUrl, logger.child({ component: 'cache' }));
+  if (!(await cacheStore.ready(CACHE_CONNECT_WAIT_MS))) {
+    logger.warn({ cache: cacheStore.name }, 'cache not reachable yet: reads go to the database until it is');
+  }
+  const availabilityCache = new ReadThroughCache(cacheStore, config.cacheTtlSeconds);
+  const stock = new StockService(database, products, stores, availabilityCache);
   products.setDeletionGuard(stock);
   const reservations = new ReservationService(database, {
     ttlDefaultSeconds: config.reservationTtlDefaultSeconds,
@@ -150,6 +166,13 @@ async function assemble(
   );
   await tail.start();
   const streams = new EventStreamHub(database, tail, config.sseClientsMax);
+  // Cache invalidation: this instance's commits at once, every instance's through the event log.
+  const invalidate = (envelopes: readonly CloudEvent[]) => {
+    const keys = envelopes.flatMap((envelope) => availabilityCacheKeysOf(envelope.tenantid, envelope));
+    if (keys.length > 0) void availabilityCache.invalidate([...new Set(keys)]);
+  };
+  const stopLocalInvalidation = committedOutbox.subscribe(invalidate);
+  const stopLogInvalidation = tail.subscribe((events) => invalidate(events.map((event) => event.envelope)));
   const events = new EventsService(database, broker, () => ({
     broker: broker.name,
     breakerState: relay.breakerState,
@@ -215,7 +238,10 @@ async function assemble(
       await server.close();
       await expiry.stop();
       await relay.stop(RELAY_FLUSH_TIMEOUT_MS);
+      stopLocalInvalidation();
+      stopLogInvalidation();
       await tail.stop();
+      await cacheStore.close();
       if (givenBroker === undefined) await broker.close();
       if (releaseDatabase !== undefined) {
         await database.close();

@@ -4,6 +4,7 @@ import {
   type Queryable,
   SqlState,
   sqlStateOf,
+  type Transaction,
 } from '../../platform/db/database.js';
 import { appendToOutbox } from '../../platform/events/outbox.js';
 import { versionConflict } from '../../platform/http/etag.js';
@@ -30,7 +31,7 @@ import {
  * transaction, without the catalog reading its tables. Wired in app.ts.
  */
 export interface ProductDeletionGuard {
-  beforeProductDeleted(tx: Queryable, context: RequestContext, productId: string): Promise<void>;
+  beforeProductDeleted(tx: Transaction, context: RequestContext, productId: string): Promise<void>;
 }
 
 export function toProduct(row: ProductRow): Product {
@@ -165,7 +166,7 @@ export class ProductService {
   }
 
   async #announce(
-    tx: Queryable,
+    tx: Transaction,
     context: RequestContext,
     type: string,
     previous: ProductRow | null,

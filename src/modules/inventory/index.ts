@@ -2,4 +2,4 @@ export { reservationRoutes } from './reservation.routes.js';
 export { type ReservationPolicy, ReservationService } from './reservation.service.js';
 export { ReservationExpiryScheduler } from './reservation-expiry.scheduler.js';
 export { stockRoutes } from './stock.routes.js';
-export { StockService } from './stock.service.js';
+export { availabilityCacheKeysOf, StockService } from './stock.service.js';

@@ -115,6 +115,7 @@ export const ProductAvailability = Type.Object({
     }),
   ),
 });
+export type ProductAvailability = Static<typeof ProductAvailability>;
 
 export const Movement = Type.Object({
   id: Type.String(),

@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../../platform/db/database.js';
+import type { Database, Queryable, Transaction } from '../../platform/db/database.js';
 import type { DomainEvent } from '../../platform/events/outbox.js';
 import { groupBy } from '../../platform/group-by.js';
 import { AppError } from '../../platform/http/problem.js';
@@ -325,13 +325,17 @@ export class ReservationService {
   }
 
   /** Marks PENDING rows the caller has locked EXPIRED and releases their stock. */
-  async #expire(tx: Queryable, origin: ChangeOrigin, rows: readonly ReservationRow[]): Promise<void> {
+  async #expire(tx: Transaction, origin: ChangeOrigin, rows: readonly ReservationRow[]): Promise<void> {
     for (const row of rows) await updateReservationStatus(tx, row.tenant_id, row.id, 'EXPIRED');
     await this.#releaseExpired(tx, origin, rows);
   }
 
   /** Releases the stock of reservations already marked EXPIRED, one update per level, in lock order. */
-  async #releaseExpired(tx: Queryable, origin: ChangeOrigin, rows: readonly ReservationRow[]): Promise<void> {
+  async #releaseExpired(
+    tx: Transaction,
+    origin: ChangeOrigin,
+    rows: readonly ReservationRow[],
+  ): Promise<void> {
     const perLevel = groupBy(rows, (row) => `${row.product_id}:${row.store_id}`);
     const levels = [...perLevel.values()]
       .map((group) => ({

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/database.js';
+import type { Transaction } from '../../platform/db/database.js';
 import { appendToOutbox, type DomainEvent } from '../../platform/events/outbox.js';
 import { actorOf, type RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
@@ -37,7 +37,7 @@ export interface LevelChange {
  * caller's own events) to the outbox in a single insert.
  */
 export async function recordLevelChanges(
-  tx: Queryable,
+  tx: Transaction,
   origin: ChangeOrigin,
   changes: readonly LevelChange[],
   domainEvents: readonly DomainEvent[] = [],

@@ -1,4 +1,6 @@
-import type { Database, Queryable } from '../../platform/db/database.js';
+import type { ReadThroughCache } from '../../platform/cache/read-through-cache.js';
+import type { Database, Queryable, Transaction } from '../../platform/db/database.js';
+import type { CloudEvent } from '../../platform/events/cloud-event.js';
 import { versionConflict } from '../../platform/http/etag.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
@@ -7,6 +9,7 @@ import type { ProductDeletionGuard, ProductService, StoreService } from '../cata
 import { InventoryErrors, insufficientStock, stockLevelNotFound } from './inventory.errors.js';
 import { InventoryEventTypes, type StockTransferredData } from './inventory.events.js';
 import type {
+  ProductAvailability,
   StockAdjust,
   StockInitialise,
   StockLevel,
@@ -36,6 +39,17 @@ import {
 } from './stock.repository.js';
 import { type LevelChange, originOf, recordLevelChanges, stockEvent } from './stock-change.recorder.js';
 
+export function availabilityCacheKey(tenantId: string, productId: string): string {
+  return `availability:${tenantId}:${productId}`;
+}
+
+/** The cached views an event makes stale: a product's availability, for any stock, reservation or product event. */
+export function availabilityCacheKeysOf(tenantId: string, envelope: CloudEvent): string[] {
+  const productId = (envelope.data as { product_id?: unknown } | null)?.product_id;
+  if (typeof productId !== 'string') return [];
+  return [availabilityCacheKey(tenantId, productId)];
+}
+
 export function toStockLevel(row: StockLevelRow): StockLevel {
   return {
     product_id: row.product_id,
@@ -55,6 +69,7 @@ export class StockService implements ProductDeletionGuard {
     private readonly database: Database,
     private readonly products: ProductService,
     private readonly stores: StoreService,
+    private readonly availabilityCache: ReadThroughCache,
   ) {}
 
   async initialise(context: RequestContext, input: StockInitialise): Promise<StockLevel> {
@@ -129,8 +144,17 @@ export class StockService implements ProductDeletionGuard {
     };
   }
 
-  /** The customer view: what can be bought where. */
-  async productAvailability(tenantId: string, productId: string) {
+  /**
+   * The customer view: what can be bought where. Served from the cache; every event that changes it
+   * drops the entry (see `availabilityCacheKeysOf`), so a read after a change is fresh.
+   */
+  async productAvailability(tenantId: string, productId: string): Promise<ProductAvailability> {
+    return this.availabilityCache.get(availabilityCacheKey(tenantId, productId), () =>
+      this.#loadProductAvailability(tenantId, productId),
+    );
+  }
+
+  async #loadProductAvailability(tenantId: string, productId: string): Promise<ProductAvailability> {
     const product = await this.products.require(this.database, tenantId, productId);
     const levels = await listLevelsOfProduct(this.database, tenantId, productId);
     const stores = await this.stores.getMany(
@@ -292,7 +316,7 @@ export class StockService implements ProductDeletionGuard {
   }
 
   /** Deleting a product: refused while any of its stock is reserved; otherwise its levels stop selling. */
-  async beforeProductDeleted(tx: Queryable, context: RequestContext, productId: string): Promise<void> {
+  async beforeProductDeleted(tx: Transaction, context: RequestContext, productId: string): Promise<void> {
     const levels = await lockLevelsOfProduct(tx, context.tenantId, productId);
     const reserved = levels.reduce((sum, level) => sum + level.reserved, 0);
     if (reserved > 0) {

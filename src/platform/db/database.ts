@@ -21,6 +21,19 @@ export type DatabaseKind = 'postgres' | 'pglite';
 export interface Transaction extends Queryable {
   /** Runs statements separated by semicolons, without parameters (migrations). */
   executeScript(sql: string): Promise<void>;
+  /** Runs `callback` once the transaction committed, before `transaction()` resolves; never on rollback. */
+  afterCommit(callback: () => void): void;
+}
+
+/** Runs after-commit callbacks; one failing does not stop the others or undo the commit. */
+export function runAfterCommit(callbacks: readonly (() => void)[]): void {
+  for (const callback of callbacks) {
+    try {
+      callback();
+    } catch {
+      // The transaction is committed; a listener's failure is the listener's to report.
+    }
+  }
 }
 
 export interface Database extends Queryable {

@@ -1,5 +1,11 @@
 import pg from 'pg';
-import { assertChannelName, type Database, type QueryResult, type Transaction } from './database.js';
+import {
+  assertChannelName,
+  type Database,
+  type QueryResult,
+  runAfterCommit,
+  type Transaction,
+} from './database.js';
 
 const INT8_OID = 20;
 const INT8_SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
@@ -50,6 +56,7 @@ export class PgDatabase implements Database {
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
+    const committed: (() => void)[] = [];
     try {
       await client.query('BEGIN');
       const tx: Transaction = {
@@ -60,9 +67,13 @@ export class PgDatabase implements Database {
         async executeScript(sql: string) {
           await client.query(sql);
         },
+        afterCommit(callback: () => void) {
+          committed.push(callback);
+        },
       };
       const value = await work(tx);
       await client.query('COMMIT');
+      runAfterCommit(committed);
       return value;
     } catch (error) {
       try {

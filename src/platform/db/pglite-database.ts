@@ -1,5 +1,11 @@
 import { PGlite, type Results, types } from '@electric-sql/pglite';
-import { assertChannelName, type Database, type QueryResult, type Transaction } from './database.js';
+import {
+  assertChannelName,
+  type Database,
+  type QueryResult,
+  runAfterCommit,
+  type Transaction,
+} from './database.js';
 
 export type PgliteSource =
   | { kind: 'directory'; dataDir: string }
@@ -43,18 +49,23 @@ export class PgliteDatabase implements Database {
   }
 
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.#db.transaction(async (transaction) => {
+    const committed: (() => void)[] = [];
+    const value = await this.#db.transaction(async (transaction) => {
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
-          const result = await transaction.query<Row>(sql, params as unknown[]);
-          return toQueryResult(result);
+          return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));
         },
         async executeScript(sql: string) {
           await transaction.exec(sql);
         },
+        afterCommit(callback: () => void) {
+          committed.push(callback);
+        },
       };
       return work(tx);
     });
+    runAfterCommit(committed);
+    return value;
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

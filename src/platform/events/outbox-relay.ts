@@ -10,6 +10,7 @@ import {
 } from 'cockatiel';
 import type { Database, Queryable } from '../db/database.js';
 import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
+import { committedOutbox } from './committed-outbox.js';
 import {
   markPublished,
   OUTBOX_INSERTED_CHANNEL,
@@ -66,6 +67,7 @@ export class OutboxRelay {
   #retryTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
+  #unsubscribeLocal: (() => void) | undefined;
   #stopped = true;
 
   constructor(
@@ -96,6 +98,8 @@ export class OutboxRelay {
 
   async start(): Promise<void> {
     this.#stopped = false;
+    // Commits in this process wake it directly; NOTIFY brings those of the other instances.
+    this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
     this.#unlisten = await this.database.listen(OUTBOX_INSERTED_CHANNEL, () => this.wake());
     this.#sweepTimer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
@@ -125,6 +129,7 @@ export class OutboxRelay {
     this.#stopped = true;
     clearInterval(this.#sweepTimer);
     clearTimeout(this.#retryTimer);
+    this.#unsubscribeLocal?.();
     await this.#unlisten?.();
     await this.#running;
     let flushTimer: NodeJS.Timeout | undefined;

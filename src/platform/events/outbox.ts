@@ -1,6 +1,7 @@
-import type { Queryable } from '../db/database.js';
+import type { Transaction } from '../db/database.js';
 import { newId } from '../ids.js';
 import { type CloudEvent, EVENT_SOURCE } from './cloud-event.js';
+import { committedOutbox } from './committed-outbox.js';
 
 /** An event a service announces; it becomes a CloudEvent in the outbox. */
 export interface DomainEvent<Data = unknown> {
@@ -23,7 +24,7 @@ const OUTBOX_COLUMNS = 6;
  * Appends events to the outbox inside the caller's transaction, so an event exists if and only if
  * the change it announces committed. `synced_at` stays NULL until the relay's broker acknowledges.
  */
-export async function appendToOutbox(tx: Queryable, events: readonly DomainEvent[]): Promise<CloudEvent[]> {
+export async function appendToOutbox(tx: Transaction, events: readonly DomainEvent[]): Promise<CloudEvent[]> {
   if (events.length === 0) return [];
   const now = new Date().toISOString();
   const envelopes: CloudEvent[] = [];
@@ -61,5 +62,6 @@ export async function appendToOutbox(tx: Queryable, events: readonly DomainEvent
      VALUES ${rows.join(', ')}`,
     values,
   );
+  tx.afterCommit(() => committedOutbox.emit(envelopes));
   return envelopes;
 }

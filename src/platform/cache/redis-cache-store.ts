@@ -1,0 +1,88 @@
+import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import { Redis } from 'ioredis';
+import type { CacheStore } from './cache-store.js';
+
+/** A cache answer slower than this is a miss: the database is the fallback, not a wait. */
+export const REDIS_CACHE_COMMAND_TIMEOUT_MS = 100;
+const REDIS_CACHE_BREAKER_THRESHOLD = 5;
+const REDIS_CACHE_BREAKER_HALF_OPEN_AFTER_MS = 2_000;
+const KEY_PREFIX = 'omnistock:cache:';
+
+export interface CacheLogger {
+  warn(details: object, message: string): void;
+}
+
+/**
+ * The shared cache of several instances. Every command is bounded by a timeout and goes through a
+ * circuit breaker, so Redis being down costs a read nothing but a miss (after the breaker opens,
+ * not even the timeout). Commands are not queued while disconnected: a queued read is a late read.
+ */
+export class RedisCacheStore implements CacheStore {
+  readonly name = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #breaker = circuitBreaker(handleAll, {
+    halfOpenAfter: REDIS_CACHE_BREAKER_HALF_OPEN_AFTER_MS,
+    breaker: new ConsecutiveBreaker(REDIS_CACHE_BREAKER_THRESHOLD),
+  });
+
+  constructor(
+    url: string,
+    private readonly logger: CacheLogger,
+  ) {
+    this.#redis = new Redis(url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2_000,
+      commandTimeout: REDIS_CACHE_COMMAND_TIMEOUT_MS,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
+    });
+    // Connection errors are expected while Redis is away; the breaker and the logs tell the story.
+    this.#redis.on('error', () => {});
+    this.#breaker.onBreak(() => this.logger.warn({}, 'redis cache unreachable: reading from the database'));
+    this.#breaker.onReset(() => this.logger.warn({}, 'redis cache reachable again'));
+  }
+
+  /** Resolves once connected, or after `timeoutMs` either way: a cache never holds up a start. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    if (this.#redis.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#redis.off('ready', onReady);
+        resolve(false);
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#redis.once('ready', onReady);
+    });
+  }
+
+  async get<Value>(key: string): Promise<Value | undefined> {
+    const raw = await this.#attempt(() => this.#redis.get(KEY_PREFIX + key));
+    if (raw === undefined || raw === null) return undefined;
+    return JSON.parse(raw) as Value;
+  }
+
+  async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+    await this.#attempt(() => this.#redis.set(KEY_PREFIX + key, JSON.stringify(value), 'EX', ttlSeconds));
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#attempt(() => this.#redis.del(...keys.map((key) => KEY_PREFIX + key)));
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+  }
+
+  async #attempt<T>(command: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.#breaker.execute(command);
+    } catch {
+      return undefined;
+    }
+  }
+}
