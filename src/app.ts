@@ -14,6 +14,7 @@ import {
   StockService,
   stockRoutes,
 } from './modules/inventory/index.js';
+import { WebhookDispatcher, WebhookService, webhookRoutes } from './modules/webhooks/index.js';
 import type { CacheStore } from './platform/cache/cache-store.js';
 import { LruCacheStore } from './platform/cache/lru-cache-store.js';
 import { ReadThroughCache } from './platform/cache/read-through-cache.js';
@@ -42,7 +43,6 @@ const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
 const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
 const CACHE_CONNECT_WAIT_MS = 2_000;
 const RELAY_BREAKER_THRESHOLD = 5;
-const RELAY_BREAKER_HALF_OPEN_AFTER_MS = 5_000;
 /** What graceful shutdown gives the relay to publish what is still pending. */
 const RELAY_FLUSH_TIMEOUT_MS = 5_000;
 const EVENT_LOG_TAIL_SWEEP_INTERVAL_MS = 5_000;
@@ -63,6 +63,7 @@ export interface App {
   database: Database;
   broker: Broker;
   relay: OutboxRelay;
+  webhooks: WebhookDispatcher;
   /** The admin key generated on this start, when the operator did not provide one. */
   generatedAdminKey: string | undefined;
   close(): Promise<void>;
@@ -155,7 +156,8 @@ async function assemble(
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       exclusivity: database.kind === 'postgres' ? 'advisory-lock' : 'single-process',
       breakerThreshold: RELAY_BREAKER_THRESHOLD,
-      breakerHalfOpenAfterMs: RELAY_BREAKER_HALF_OPEN_AFTER_MS,
+      breakerHalfOpenAfterMs: config.brokerBreakerHalfOpenAfterMs,
+      retryDelayMaxMs: config.brokerRetryDelayMaxMs,
     },
     logger.child({ component: 'outbox-relay' }),
   );
@@ -177,6 +179,11 @@ async function assemble(
     broker: broker.name,
     breakerState: relay.breakerState,
   }));
+  const webhooks = new WebhookService(database, { allowPrivateTargets: config.webhookAllowPrivateTargets });
+  const webhookDispatcher = new WebhookDispatcher(
+    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }) },
+    { timeoutMs: config.webhookTimeoutMs, allowPrivateTargets: config.webhookAllowPrivateTargets },
+  );
 
   let shuttingDown = false;
   const server = await createHttpServer({
@@ -210,12 +217,15 @@ async function assemble(
       await api.register(stockRoutes(stock));
       await api.register(reservationRoutes(reservations));
       await api.register(eventsRoutes(events, streams));
+      await api.register(webhookRoutes(webhooks));
     },
     { prefix: API_PREFIX },
   );
   await server.ready();
 
   expiry.start();
+  // Before the relay: the in-process broker hands messages only to groups that already exist.
+  await webhookDispatcher.start();
   await relay.start();
   const maintenance = setInterval(() => {
     purgeExpiredIdempotencyKeys(database).catch((error: unknown) =>
@@ -229,6 +239,7 @@ async function assemble(
     database,
     broker,
     relay,
+    webhooks: webhookDispatcher,
     generatedAdminKey: bootstrap.generatedAdminKey,
     async close() {
       shuttingDown = true;
@@ -238,6 +249,7 @@ async function assemble(
       await server.close();
       await expiry.stop();
       await relay.stop(RELAY_FLUSH_TIMEOUT_MS);
+      await webhookDispatcher.stop();
       stopLocalInvalidation();
       stopLogInvalidation();
       await tail.stop();

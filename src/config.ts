@@ -24,6 +24,8 @@ export interface Config {
   outboxBatchSizeMax: number;
   outboxSweepIntervalMs: number;
   brokerPublishTimeoutMs: number;
+  brokerRetryDelayMaxMs: number;
+  brokerBreakerHalfOpenAfterMs: number;
   cacheTtlSeconds: number;
   sseClientsMax: number;
   webhookAllowPrivateTargets: boolean;
@@ -83,6 +85,8 @@ export function loadConfig(environment: Environment = process.env): Config {
     outboxBatchSizeMax: reader.integer('OUTBOX_BATCH_SIZE_MAX', 500, 1, 10_000),
     outboxSweepIntervalMs: reader.integer('OUTBOX_SWEEP_INTERVAL_MS', 30_000, 1_000, 3_600_000),
     brokerPublishTimeoutMs: reader.integer('BROKER_PUBLISH_TIMEOUT_MS', 5_000, 100, 60_000),
+    brokerRetryDelayMaxMs: reader.integer('BROKER_RETRY_DELAY_MAX_MS', 30_000, 100, 600_000),
+    brokerBreakerHalfOpenAfterMs: reader.integer('BROKER_BREAKER_HALF_OPEN_AFTER_MS', 5_000, 100, 600_000),
     cacheTtlSeconds: reader.integer('CACHE_TTL_SECONDS', 30, 1, 3_600),
     sseClientsMax: reader.integer('SSE_CLIENTS_MAX', 1_000, 1, 100_000),
     webhookAllowPrivateTargets: reader.boolean('WEBHOOK_ALLOW_PRIVATE_TARGETS', false),

@@ -35,6 +35,8 @@ export interface OutboxRelayOptions {
   /** Consecutive failures that open the breaker, and how long it stays open. */
   breakerThreshold: number;
   breakerHalfOpenAfterMs: number;
+  /** The longest pause between publish attempts while the broker is failing. */
+  retryDelayMaxMs: number;
 }
 
 export interface RelayLogger {
@@ -45,7 +47,6 @@ export interface RelayLogger {
 /** Any fixed key: the relay's lock among all omnistock instances sharing a database. */
 const RELAY_LOCK_KEY = 7_340_213_902;
 const RETRY_DELAY_MIN_MS = 100;
-const RETRY_DELAY_MAX_MS = 30_000;
 
 /**
  * Moves committed outbox rows to the broker. It wakes on commit (NOTIFY from the outbox insert
@@ -54,14 +55,15 @@ const RETRY_DELAY_MAX_MS = 30_000;
  * and marks them `synced_at` once the broker acknowledged. Failures back off exponentially with
  * jitter behind a circuit breaker; nothing is skipped, so order per aggregate holds and nothing is
  * lost — a retry may repeat a publish, which the broker (message id) or the consumers' inbox absorb.
+ * Sequencing never waits for the broker: the event log (and the live streams that follow it) stays
+ * current through a broker outage; only publishing backs off.
  */
 export class OutboxRelay {
   readonly #breaker: CircuitBreakerPolicy;
-  readonly #backoffFactory = new ExponentialBackoff({
-    initialDelay: RETRY_DELAY_MIN_MS,
-    maxDelay: RETRY_DELAY_MAX_MS,
-  });
+  readonly #backoffFactory: ExponentialBackoff<unknown>;
   #backoff: IBackoff<unknown> | undefined;
+  /** While the broker is failing, no publish before this time (epoch ms), however often commits wake us. */
+  #publishNotBefore = 0;
   #running: Promise<void> | undefined;
   #wokenWhileRunning = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -76,6 +78,10 @@ export class OutboxRelay {
     private readonly options: OutboxRelayOptions,
     private readonly logger: RelayLogger,
   ) {
+    this.#backoffFactory = new ExponentialBackoff({
+      initialDelay: RETRY_DELAY_MIN_MS,
+      maxDelay: options.retryDelayMaxMs,
+    });
     this.#breaker = circuitBreaker(handleAll, {
       halfOpenAfter: options.breakerHalfOpenAfterMs,
       breaker: new ConsecutiveBreaker(options.breakerThreshold),
@@ -113,11 +119,9 @@ export class OutboxRelay {
       this.#wokenWhileRunning = true;
       return;
     }
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
     this.#running = this.#cycle().finally(() => {
       this.#running = undefined;
-      if (this.#wokenWhileRunning && this.#retryTimer === undefined) {
+      if (this.#wokenWhileRunning) {
         this.#wokenWhileRunning = false;
         this.wake();
       }
@@ -142,36 +146,53 @@ export class OutboxRelay {
 
   async #cycle(): Promise<void> {
     try {
-      await this.#drain();
+      await this.#sequenceAll();
+      if (Date.now() < this.#publishNotBefore) return;
+      await this.#publishAll();
       this.#backoff = undefined;
+      this.#publishNotBefore = 0;
     } catch (error) {
-      this.#backoff =
-        this.#backoff === undefined ? this.#backoffFactory.next() : this.#backoff.next(undefined);
-      const delayMs =
-        error instanceof BrokenCircuitError
-          ? Math.max(this.#backoff.duration, this.options.breakerHalfOpenAfterMs)
-          : this.#backoff.duration;
-      this.logger.warn(
-        { err: error, broker: this.broker.name, retry_in_ms: Math.round(delayMs) },
-        'outbox publish failed; will retry',
-      );
-      if (!this.#stopped) {
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
-          this.wake();
-        }, delayMs);
-        this.#retryTimer.unref();
-      }
+      this.#scheduleRetry(error);
     }
   }
 
-  /** Sequences and publishes until nothing is left; throws on the first publish failure. */
-  async #drain(): Promise<void> {
-    for (;;) {
-      const sequenced = await this.#exclusively((db) => sequencePending(db, this.options.batchSizeMax));
-      const published = await this.#exclusively((db) => this.#publishBatch(db));
-      if ((sequenced ?? 0) === 0 && (published ?? 0) === 0) return;
+  #scheduleRetry(error: unknown): void {
+    this.#backoff = this.#backoff === undefined ? this.#backoffFactory.next() : this.#backoff.next(undefined);
+    const delayMs =
+      error instanceof BrokenCircuitError
+        ? Math.max(this.#backoff.duration, this.options.breakerHalfOpenAfterMs)
+        : this.#backoff.duration;
+    this.#publishNotBefore = Date.now() + delayMs;
+    this.logger.warn(
+      { err: error, broker: this.broker.name, retry_in_ms: Math.round(delayMs) },
+      'outbox publish failed; will retry',
+    );
+    if (this.#stopped) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.wake();
+    }, delayMs);
+    this.#retryTimer.unref();
+  }
+
+  async #sequenceAll(): Promise<void> {
+    while (((await this.#exclusively((db) => sequencePending(db, this.options.batchSizeMax))) ?? 0) > 0) {
+      // a backlog is sequenced in batches
     }
+  }
+
+  /** Publishes until nothing is left; throws on the first publish failure. */
+  async #publishAll(): Promise<void> {
+    while (((await this.#exclusively((db) => this.#publishBatch(db))) ?? 0) > 0) {
+      // a backlog is published in batches
+    }
+  }
+
+  /** Sequences and publishes everything now, whatever the backoff (shutdown flush). */
+  async #drain(): Promise<void> {
+    await this.#sequenceAll();
+    await this.#publishAll();
   }
 
   async #publishBatch(db: Queryable): Promise<number> {

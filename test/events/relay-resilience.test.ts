@@ -1,0 +1,157 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type {
+  Broker,
+  BrokerMessage,
+  MessageHandler,
+  Subscription,
+} from '../../src/platform/events/broker.js';
+import { MemoryBroker } from '../../src/platform/events/memory-broker.js';
+import { SseClient } from '../support/sse-client.js';
+import {
+  createTestDatabase,
+  type DatabaseKind,
+  postgresAvailable,
+  startTestApp,
+  type TestApp,
+} from '../support/test-app.js';
+
+/** The in-process broker behind a switch: while `down`, every publish fails as a lost connection would. */
+class SwitchableBroker implements Broker {
+  readonly name = 'memory' as const;
+  readonly inner = new MemoryBroker();
+  down = false;
+  failedPublishes = 0;
+
+  async connect(): Promise<void> {}
+  async publish(messages: readonly BrokerMessage[]): Promise<void> {
+    if (this.down) {
+      this.failedPublishes += 1;
+      throw new Error('connection refused');
+    }
+    await this.inner.publish(messages);
+  }
+  consume(group: string, handler: MessageHandler): Promise<Subscription> {
+    return this.inner.consume(group, handler);
+  }
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+}
+
+async function until(condition: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(25);
+  }
+}
+
+for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
+  describe.skipIf(kind === 'postgres' && !postgresAvailable())(
+    `outbox relay when the broker fails [${kind}]`,
+    () => {
+      const cleanups: Array<() => Promise<unknown>> = [];
+      afterEach(async () => {
+        for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      });
+
+      it('keeps committing while the broker is down, then publishes everything in order, once', async () => {
+        const { database, drop } = await createTestDatabase(kind);
+        cleanups.push(drop);
+        const broker = new SwitchableBroker();
+        const app: TestApp = await startTestApp(
+          kind,
+          database,
+          { brokerRetryDelayMaxMs: 400, brokerBreakerHalfOpenAfterMs: 300 },
+          broker,
+        );
+        cleanups.push(() => app.app.close());
+        const received: BrokerMessage[] = [];
+        await broker.consume('audit', async (message) => {
+          received.push(message);
+        });
+        const store = await app.createStore();
+        const product = await app.createProduct();
+        await app.stock(product.id, store, 100);
+        await until(() => received.length === 3, 5_000);
+
+        broker.down = true;
+        const changes = 40;
+        for (let index = 0; index < changes; index += 1) {
+          const response = await app.request('POST', `/api/v1/stock/${product.id}/${store}/adjust`, {
+            body: { quantity_change: -1, reason: 'SALE' },
+          });
+          expect(response.status).toBe(200);
+        }
+        await until(() => broker.failedPublishes >= 2, 5_000);
+        const backlog = await app.request('GET', '/api/v1/events/pending');
+        expect(backlog.body.pending).toBe(changes);
+        expect(received).toHaveLength(3);
+
+        // The relay retries by itself once its backoff (at most 400 ms here) runs out.
+        broker.down = false;
+        await until(
+          async () => (await app.request('GET', '/api/v1/events/pending')).body.pending === 0,
+          15_000,
+        );
+        await until(() => received.length === 3 + changes, 5_000);
+        const versions = received
+          .slice(3)
+          .map((message) => (message.envelope.data as { version: number }).version);
+        expect(versions).toEqual(Array.from({ length: changes }, (_, index) => index + 2));
+        expect(new Set(received.map((message) => message.envelope.id)).size).toBe(received.length);
+        const failures = await database.query<{ attempts: number }>(
+          'SELECT max(attempts) AS attempts FROM outbox_events',
+        );
+        expect(Number(failures.rows[0]?.attempts)).toBeGreaterThan(1);
+      });
+    },
+  );
+}
+
+describe.skipIf(!postgresAvailable())('two instances sharing one PostgreSQL', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('streams to a client of one instance the changes made through the other', async () => {
+    const { database, drop } = await createTestDatabase('postgres');
+    cleanups.push(drop);
+    const { PgDatabase } = await import('../../src/platform/db/pg-database.js');
+    const { postgresAdminUrl, withDatabaseName } = await import('../support/postgres.js');
+    const name = (await database.query<{ name: string }>('SELECT current_database() AS name')).rows[0]
+      ?.name as string;
+    const second = new PgDatabase({
+      connectionString: withDatabaseName(postgresAdminUrl(), name),
+      poolSizeMax: 5,
+      statementTimeoutMs: 10_000,
+      connectionTimeoutMs: 5_000,
+      applicationName: 'omnistock-test-b',
+    });
+    cleanups.push(() => second.close());
+    const a = await startTestApp('postgres', database);
+    cleanups.push(() => a.app.close());
+    const b = await startTestApp('postgres', second);
+    cleanups.push(() => b.app.close());
+    const url = await b.app.server.listen({ port: 0, host: '127.0.0.1' });
+    const stream = await SseClient.connect(`${url}/api/v1/events/stream?type=stock.updated`);
+    cleanups.push(() => stream.close());
+    await sleep(50);
+
+    const store = await a.createStore();
+    const product = await a.createProduct();
+    await a.stock(product.id, store, 10);
+    const started = Date.now();
+    await a.request('POST', `/api/v1/stock/${product.id}/${store}/adjust`, {
+      body: { quantity_change: -2, reason: 'SALE' },
+    });
+    const events = await stream.waitFor((received) => received.length >= 1, 5_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(events[0]?.data).toMatchObject({
+      type: 'stock.updated',
+      data: { new_quantity: 8, reason: 'SALE' },
+    });
+  });
+});
