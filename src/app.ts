@@ -269,13 +269,13 @@ function brokerFor(config: Config): Broker {
   throw new Error('BROKER_URL adapters are not wired yet');
 }
 
-interface OwnedDatabase {
+export interface OwnedDatabase {
   database: Database;
   release: () => Promise<void>;
 }
 
 /** DATABASE_URL → PostgreSQL; otherwise PGlite under DATA_DIR, locked to this process. */
-async function openDatabase(config: Config, logger: Logger): Promise<OwnedDatabase> {
+export async function openDatabase(config: Config, logger: Logger): Promise<OwnedDatabase> {
   if (config.databaseUrl !== undefined) {
     const database = new PgDatabase({
       connectionString: config.databaseUrl,

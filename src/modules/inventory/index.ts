@@ -3,3 +3,4 @@ export { type ReservationPolicy, ReservationService } from './reservation.servic
 export { ReservationExpiryScheduler } from './reservation-expiry.scheduler.js';
 export { stockRoutes } from './stock.routes.js';
 export { availabilityCacheKeysOf, StockService } from './stock.service.js';
+export { auditStockLedger, type LedgerAuditReport } from './stock-ledger.audit.js';
