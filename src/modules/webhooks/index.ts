@@ -1,0 +1,8 @@
+export type { DeliveryTuning } from './delivery.worker.js';
+export {
+  WebhookDispatcher,
+  type WebhookDispatcherDependencies,
+  type WebhookDispatcherOptions,
+} from './webhook.dispatcher.js';
+export { webhookRoutes } from './webhook.routes.js';
+export { WebhookService, type WebhookServiceOptions } from './webhook.service.js';
