@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import net from 'node:net';
+import { sleep, unreachable } from './broker-support.js';
+
+/** A port nobody listens on right now (the kernel picks it; we release it for the server). */
+export function sparePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(),
+      );
+    });
+  });
+}
+
+/**
+ * A broker server this test owns: started on its own port and data directory, stopped and started
+ * again on the same ones. It runs in a process group of its own, so a kill reaches the whole tree
+ * (rabbitmq-server is a shell script whose Erlang VM is a child), and never a shared server.
+ */
+export class ServerProcess {
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    readonly port: number,
+    private readonly command: string,
+    private readonly args: readonly string[],
+    private readonly logPath: string,
+    private readonly environment: NodeJS.ProcessEnv = {},
+  ) {}
+
+  /** Starts the server and resolves once its port accepts connections. */
+  async start(readyTimeoutMs: number): Promise<void> {
+    if (this.#child !== undefined) throw new Error(`${this.name} is already running`);
+    const log = createWriteStream(this.logPath, { flags: 'a' });
+    const child = spawn(this.command, this.args, {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.environment },
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + readyTimeoutMs;
+    while ((await unreachable('127.0.0.1', this.port, 500)) !== null) {
+      if (child.exitCode !== null)
+        throw new Error(`${this.name} exited with ${child.exitCode}; see ${this.logPath}`);
+      if (Date.now() > deadline) throw new Error(`${this.name} not ready within ${readyTimeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  /** Sends `signal` to the server's process group and waits (bounded) for it to exit. */
+  async stop(signal: NodeJS.Signals, exitTimeoutMs = 15_000): Promise<void> {
+    const child = this.#child;
+    if (child?.pid === undefined) return;
+    this.#child = undefined;
+    signalGroup(child.pid, signal);
+    const exited = await Promise.race([
+      this.#exited.then(() => true),
+      sleep(exitTimeoutMs).then(() => false),
+    ]);
+    if (!exited) signalGroup(child.pid, 'SIGKILL');
+    // The group's other members (e.g. the Erlang VM under its script) may outlive the leader briefly.
+    const deadline = Date.now() + exitTimeoutMs;
+    while (groupAlive(child.pid) && Date.now() < deadline) await sleep(50);
+    if (groupAlive(child.pid)) signalGroup(child.pid, 'SIGKILL');
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
