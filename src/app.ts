@@ -27,8 +27,8 @@ import { PgliteDatabase } from './platform/db/pglite-database.js';
 import type { Broker } from './platform/events/broker.js';
 import type { CloudEvent } from './platform/events/cloud-event.js';
 import { committedOutbox } from './platform/events/committed-outbox.js';
+import { createBroker } from './platform/events/create-broker.js';
 import { EventLogTail } from './platform/events/event-log-tail.js';
-import { MemoryBroker } from './platform/events/memory-broker.js';
 import { OutboxRelay } from './platform/events/outbox-relay.js';
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
@@ -42,6 +42,7 @@ const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
 const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
 const CACHE_CONNECT_WAIT_MS = 2_000;
+const BROKER_CONNECT_TIMEOUT_MS = 10_000;
 const RELAY_BREAKER_THRESHOLD = 5;
 /** What graceful shutdown gives the relay to publish what is still pending. */
 const RELAY_FLUSH_TIMEOUT_MS = 5_000;
@@ -145,8 +146,23 @@ async function assemble(
     logger.info('demo data loaded: stores MAD-001, BCN-001, VAL-001 and 12 products');
   }
 
-  const broker = givenBroker ?? brokerFor(config);
-  await broker.connect();
+  // BROKER_URL picks the broker; none means the in-process one of the embedded default.
+  const broker =
+    givenBroker ??
+    createBroker(config.brokerUrl, {
+      connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS,
+      publishTimeoutMs: config.brokerPublishTimeoutMs,
+      logger: logger.child({ component: 'broker' }),
+    });
+  try {
+    await broker.connect();
+  } catch (error) {
+    // Not fatal: changes commit into the outbox meanwhile, and the relay publishes once it connects.
+    logger.warn(
+      { err: error, broker: broker.name },
+      'broker not reachable at start; events wait in the outbox',
+    );
+  }
   const relay = new OutboxRelay(
     database,
     broker,
@@ -261,12 +277,6 @@ async function assemble(
       }
     },
   };
-}
-
-/** BROKER_URL picks the broker; none means the in-process one of the embedded default. */
-function brokerFor(config: Config): Broker {
-  if (config.brokerUrl === undefined) return new MemoryBroker();
-  throw new Error('BROKER_URL adapters are not wired yet');
 }
 
 export interface OwnedDatabase {

@@ -26,6 +26,9 @@ const TENANT_DATA_TABLES = [
   'outbox_events',
   'idempotency_keys',
   'inbox_events',
+  'webhook_deliveries',
+  'webhook_secrets',
+  'webhook_endpoints',
 ];
 
 export interface TestResponse<Body = any> {

@@ -91,8 +91,9 @@ export class WebhookDispatcher {
   }
 
   async #accept(message: BrokerMessage): Promise<void> {
+    // The event's own id, not the message's: a replayed message carries a fresh message id.
     await this.dependencies.service.acceptEvent({
-      id: message.id,
+      id: message.envelope.id,
       type: message.envelope.type,
       sequence: message.sequence,
       envelope: message.envelope,

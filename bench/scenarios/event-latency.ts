@@ -1,0 +1,195 @@
+import { createConnection } from 'node:net';
+import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js';
+import { createBroker } from '../../src/platform/events/create-broker.js';
+import { newId } from '../../src/platform/ids.js';
+import { BENCH_ADMIN_KEY, call, startService } from '../support/service.js';
+import { atRate, type LatencySummary, round, summarise, waitUntil } from '../support/stats.js';
+
+/** The issue's load: changes per second, for this long, per broker. */
+const CHANGES_PER_SECOND = 200;
+const DURATION_MS = 8_000;
+const DRAIN_TIMEOUT_MS = 15_000;
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+export const BROKER_URLS: Record<string, string | undefined> = {
+  memory: undefined,
+  nats: process.env['BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
+  redis: process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+  amqp: process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+};
+
+export interface EventLatencyRow {
+  broker: string;
+  database: string;
+  changes: number;
+  commit_to_sse: LatencySummary;
+  commit_to_subscriber: LatencySummary;
+  bare_publish_to_subscribe: LatencySummary;
+  /** p99 of commit → subscriber over p99 of the bare broker: what the service adds, as a ratio. */
+  subscriber_p99_over_bare_p99: number;
+}
+
+async function reachable(url: string | undefined): Promise<boolean> {
+  if (url === undefined) return true;
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname, port: Number(port) });
+    socket.setTimeout(1_000);
+    socket.once('connect', () => resolve(socket.end() !== undefined));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => resolve(socket.destroy() !== undefined && false));
+  });
+}
+
+function brokerFor(url: string | undefined): Broker {
+  return createBroker(url, { connectTimeoutMs: 5_000, publishTimeoutMs: 5_000, logger: quiet });
+}
+
+/** The broker alone: publish → group consumer, at the same rate, timestamps in the payload. */
+async function bareLatency(url: string | undefined): Promise<LatencySummary> {
+  const publisher = brokerFor(url);
+  const consumer = url === undefined ? publisher : brokerFor(url);
+  await publisher.connect();
+  if (consumer !== publisher) await consumer.connect();
+  const samples: number[] = [];
+  const subscription = await consumer.consume(`bench-bare-${newId()}`, async (message) => {
+    samples.push(
+      performance.timeOrigin + performance.now() - (message.envelope.data as { sent_at: number }).sent_at,
+    );
+  });
+  let sent = 0;
+  await atRate(CHANGES_PER_SECOND, DURATION_MS, async (index) => {
+    const message: BrokerMessage = {
+      id: newId(),
+      subject: 'inventory.bench.bench.probe._',
+      sequence: index + 1,
+      headers: {},
+      envelope: {
+        specversion: '1.0',
+        id: newId(),
+        source: '/bench',
+        type: 'bench.probe',
+        subject: 'bench',
+        time: new Date().toISOString(),
+        datacontenttype: 'application/json',
+        tenantid: 'bench',
+        correlationid: 'bench',
+        data: { sent_at: performance.timeOrigin + performance.now() },
+      },
+    };
+    sent += 1;
+    await publisher.publish([message]);
+  });
+  await waitUntil(() => samples.length >= sent, DRAIN_TIMEOUT_MS);
+  await subscription.close();
+  await publisher.close();
+  if (consumer !== publisher) await consumer.close();
+  return summarise(samples);
+}
+
+/** Through the service: HTTP change → commit → relay → broker → subscriber, and → SSE client. */
+async function serviceLatency(brokerName: string, url: string | undefined) {
+  const service = await startService({ brokerUrl: url });
+  const base = service.url;
+  try {
+    const store = 'BENCH-001';
+    await call(base, 'POST', '/api/v1/stores', { id: store, name: 'Bench' });
+    const products: string[] = [];
+    for (let index = 0; index < 20; index += 1) {
+      const product = await call(base, 'POST', '/api/v1/products', {
+        sku: `BENCH-${index}`,
+        name: 'Bench',
+        price_minor: 100,
+        currency: 'EUR',
+      });
+      products.push(product.body.id);
+      await call(base, 'POST', '/api/v1/stock', {
+        product_id: product.body.id,
+        store_id: store,
+        quantity: 1_000_000,
+      });
+    }
+    const subscriberSamples: number[] = [];
+    const sseSamples: number[] = [];
+    const subscriberBroker = url === undefined ? service.app.broker : brokerFor(url);
+    if (subscriberBroker !== service.app.broker) await subscriberBroker.connect();
+    const subscription = await subscriberBroker.consume(`bench-subscriber-${newId()}`, async (message) => {
+      if (message.envelope.type !== 'stock.updated') return;
+      subscriberSamples.push(Date.now() - Date.parse(message.envelope.time));
+    });
+    const abort = new AbortController();
+    const sse = await fetch(`${base}/api/v1/events/stream?type=stock.updated`, {
+      headers: { 'x-api-key': BENCH_ADMIN_KEY },
+      signal: abort.signal,
+    });
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of sse.body as ReadableStream<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let boundary = buffer.indexOf('\n\n');
+          while (boundary !== -1) {
+            const block = buffer.slice(0, boundary);
+            buffer = buffer.slice(boundary + 2);
+            const data = block.split('\n').find((line) => line.startsWith('data: '));
+            if (data !== undefined) sseSamples.push(Date.now() - Date.parse(JSON.parse(data.slice(6)).time));
+            boundary = buffer.indexOf('\n\n');
+          }
+        }
+      } catch {
+        // aborted at the end of the run
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    let changes = 0;
+    await atRate(CHANGES_PER_SECOND, DURATION_MS, async (index) => {
+      const product = products[index % products.length] as string;
+      const response = await call(base, 'POST', `/api/v1/stock/${product}/${store}/adjust`, {
+        quantity_change: -1,
+        reason: 'SALE',
+      });
+      if (response.status === 200) changes += 1;
+    });
+    await waitUntil(
+      () => subscriberSamples.length >= changes && sseSamples.length >= changes,
+      DRAIN_TIMEOUT_MS,
+    );
+    abort.abort();
+    await reading;
+    await subscription.close();
+    if (subscriberBroker !== service.app.broker) await subscriberBroker.close();
+    return {
+      database: service.database,
+      changes,
+      sse: summarise(sseSamples),
+      subscriber: summarise(subscriberSamples),
+      broker: brokerName,
+    };
+  } finally {
+    await service.stop();
+  }
+}
+
+export async function eventLatency(): Promise<EventLatencyRow[]> {
+  const rows: EventLatencyRow[] = [];
+  for (const [broker, url] of Object.entries(BROKER_URLS)) {
+    if (!(await reachable(url))) {
+      process.stdout.write(`event-latency: ${broker} skipped (no server at ${url})\n`);
+      continue;
+    }
+    process.stdout.write(`event-latency: ${broker} …\n`);
+    const bare = await bareLatency(url);
+    const measured = await serviceLatency(broker, url);
+    rows.push({
+      broker,
+      database: measured.database,
+      changes: measured.changes,
+      commit_to_sse: measured.sse,
+      commit_to_subscriber: measured.subscriber,
+      bare_publish_to_subscribe: bare,
+      subscriber_p99_over_bare_p99: round(measured.subscriber.p99_ms / Math.max(bare.p99_ms, 0.01)),
+    });
+  }
+  return rows;
+}
