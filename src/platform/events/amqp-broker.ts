@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
-import type { Broker, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
 import type { CloudEvent } from './cloud-event.js';
 
 export const AMQP_EXCHANGE = 'inventory';
@@ -18,17 +18,11 @@ const SEQUENCE_HEADER = 'omnistock-sequence';
 const BINDING_KEY = 'inventory.#';
 const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-interface Logger {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
-
 export interface AmqpBrokerOptions {
   url: string;
   connectTimeoutMs: number;
   publishTimeoutMs: number;
-  logger: Logger;
+  logger: BrokerLogger;
   exchange?: string;
   queuePrefix?: string;
   redeliveryDelayMs?: number;
@@ -210,7 +204,7 @@ interface AmqpSubscriptionOptions {
   queue: string;
   handler: MessageHandler;
   redeliveryDelayMs: number;
-  logger: Logger;
+  logger: BrokerLogger;
   onClosed(subscription: AmqpSubscription): void;
   onChannelLost(model: ChannelModel): void;
 }

@@ -28,8 +28,10 @@ export interface Subscription {
  *   failure: adapters de-duplicate by `id` where the broker can (JetStream's Nats-Msg-Id), and
  *   consumers de-duplicate through their inbox everywhere else.
  * - `consume` joins a durable consumer group: each message goes to one member of the group, at least
- *   once, in publish order per subject; it is redelivered until the handler resolves. A handler that
- *   throws gets the message again later.
+ *   once; it is redelivered until the handler resolves, and a handler that throws gets it again
+ *   later. Order: in-process and NATS deliver in publish order to the whole group; Redis and RabbitMQ
+ *   members work in parallel, so order holds per member. Events carry their aggregate's `version`
+ *   (and `sequence` in the headers) so a consumer with several members can drop stale ones.
  * - `close` stops consuming and releases connections; in-flight publishes settle first.
  */
 export interface Broker {
@@ -41,6 +43,13 @@ export interface Broker {
 }
 
 export type BrokerKind = 'memory' | 'nats' | 'redis' | 'amqp';
+
+/** What adapters log through: connection changes, retries, failures. */
+export interface BrokerLogger {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
 
 /** The routing key of an event; store-less events (products) route under `_`. */
 export function subjectOf(envelope: CloudEvent): string {

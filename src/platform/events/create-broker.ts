@@ -1,14 +1,8 @@
 import { AmqpBroker } from './amqp-broker.js';
-import type { Broker } from './broker.js';
+import type { Broker, BrokerLogger } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
 import { NatsBroker } from './nats-broker.js';
 import { REDIS_STREAM_LENGTH_MAX, RedisBroker } from './redis-broker.js';
-
-export interface BrokerLogger {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
 
 export interface CreateBrokerOptions {
   /** Bounds the first connection; afterwards the adapters reconnect on their own. */

@@ -15,7 +15,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node';
-import type { Broker, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
 import type { CloudEvent } from './cloud-event.js';
 
 export const NATS_STREAM_NAME = 'INVENTORY';
@@ -43,19 +43,13 @@ const MESSAGE_ID_HEADER = 'Nats-Msg-Id';
 /** Valid as a NATS durable name, a Redis consumer group and an AMQP queue name alike. */
 const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-interface Logger {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
-
 export interface NatsBrokerOptions {
   url: string;
   connectTimeoutMs: number;
   publishTimeoutMs: number;
   /** Oldest messages are discarded beyond this: a group lagging further behind loses them. */
   streamLengthMax: number;
-  logger: Logger;
+  logger: BrokerLogger;
   streamName?: string;
   /** Namespaces the subjects, e.g. for tests or deployments sharing one NATS account. */
   subjectPrefix?: string;
@@ -250,7 +244,7 @@ interface NatsSubscriptionOptions {
   subjectPrefix: string;
   redeliveryDelayMs: number;
   ackTimeoutMs: number;
-  logger: Logger;
+  logger: BrokerLogger;
   onClosed(subscription: NatsSubscription): void;
 }
 

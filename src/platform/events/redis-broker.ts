@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import type { Broker, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
 import type { CloudEvent } from './cloud-event.js';
 
 export const REDIS_STREAM_KEY = 'inventory-events';
@@ -19,18 +19,12 @@ const CONSUME_RETRY_DELAY_MAX_MS = 5_000;
 const SUBSCRIPTION_CLOSE_WAIT_MS = 5_000;
 const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-interface Logger {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
-
 export interface RedisBrokerOptions {
   url: string;
   connectTimeoutMs: number;
   publishTimeoutMs: number;
   streamLengthMax?: number;
-  logger: Logger;
+  logger: BrokerLogger;
   streamKey?: string;
   claimIdleMs?: number;
   redeliveryDelayMs?: number;
@@ -189,7 +183,7 @@ interface RedisSubscriptionOptions {
   handler: MessageHandler;
   claimIdleMs: number;
   redeliveryDelayMs: number;
-  logger: Logger;
+  logger: BrokerLogger;
   onClosed(subscription: RedisSubscription): void;
 }
 
