@@ -42,7 +42,7 @@ async function main(): Promise<void> {
         'subscriber p99 ms': row.commit_to_subscriber.p99_ms,
         'bare p50 ms': row.bare_publish_to_subscribe.p50_ms,
         'bare p99 ms': row.bare_publish_to_subscribe.p99_ms,
-        'p99 / bare p99': row.subscriber_p99_over_bare_p99,
+        'p99 / bare p99': row.p99_over_bare_p99,
       })),
     );
   }

@@ -29,7 +29,9 @@ import type { CloudEvent } from './platform/events/cloud-event.js';
 import { committedOutbox } from './platform/events/committed-outbox.js';
 import { createBroker } from './platform/events/create-broker.js';
 import { EventLogTail } from './platform/events/event-log-tail.js';
+import { purgeInbox } from './platform/events/inbox.js';
 import { OutboxRelay } from './platform/events/outbox-relay.js';
+import { purgePublishedEvents } from './platform/events/outbox-store.js';
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
 import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
@@ -39,6 +41,8 @@ import { newId } from './platform/ids.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
+/** Rows one maintenance pass deletes from a table; a backlog goes over several passes. */
+const MAINTENANCE_BATCH_SIZE_MAX = 50_000;
 const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
 const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
 const CACHE_CONNECT_WAIT_MS = 2_000;
@@ -240,13 +244,26 @@ async function assemble(
   await server.ready();
 
   expiry.start();
-  // Before the relay: the in-process broker hands messages only to groups that already exist.
-  await webhookDispatcher.start();
-  await relay.start();
+  try {
+    // Before the relay: the in-process broker hands messages only to groups that already exist.
+    await webhookDispatcher.start();
+    await relay.start();
+  } catch (error) {
+    // Leave nothing running against a database the caller is about to close.
+    await relay.stop(0);
+    await webhookDispatcher.stop();
+    await expiry.stop();
+    streams.closeAll();
+    await tail.stop();
+    throw error;
+  }
+  const retentionSeconds = config.eventRetentionDays * 24 * 3600;
   const maintenance = setInterval(() => {
-    purgeExpiredIdempotencyKeys(database).catch((error: unknown) =>
-      logger.error({ err: error }, 'idempotency purge failed'),
-    );
+    Promise.all([
+      purgeExpiredIdempotencyKeys(database),
+      purgePublishedEvents(database, retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
+      purgeInbox(database, retentionSeconds),
+    ]).catch((error: unknown) => logger.error({ err: error }, 'maintenance purge failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
 

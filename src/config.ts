@@ -30,6 +30,7 @@ export interface Config {
   sseClientsMax: number;
   webhookAllowPrivateTargets: boolean;
   webhookTimeoutMs: number;
+  eventRetentionDays: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -91,6 +92,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     sseClientsMax: reader.integer('SSE_CLIENTS_MAX', 1_000, 1, 100_000),
     webhookAllowPrivateTargets: reader.boolean('WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
     webhookTimeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+    eventRetentionDays: reader.integer('EVENT_RETENTION_DAYS', 30, 1, 3_650),
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;

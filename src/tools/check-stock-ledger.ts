@@ -6,7 +6,8 @@ import { createLogger } from '../platform/logger.js';
 
 /**
  * `npm run stock:check [-- --repair]`: rebuilds every stock level from the movement ledger and the
- * pending reservations, prints each drift, and exits 1 when there is any (0 when all agree).
+ * pending reservations, prints each drift, and exits 1 while any remains (0 when all agree, or when
+ * `--repair` fixed every one).
  * Uses the same DATABASE_URL / DATA_DIR as the service; the embedded database must not be in use.
  */
 async function main(): Promise<number> {

@@ -54,7 +54,10 @@ describeOnEachDatabase('stock ledger audit', (harness) => {
     );
     expect(events.rows[0]?.envelope.data).toMatchObject({
       reason: 'LEDGER_REBUILD',
+      previous_quantity: 15,
       new_quantity: 10,
+      quantity_change: -5,
+      previous_reserved: 4,
       new_reserved: 3,
     });
     expect((await auditStockLedger(db, { repair: false })).drifts).toEqual([]);

@@ -1,8 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import type { BrokerMessage } from '../../src/platform/events/broker.js';
+import { purgePublishedEvents } from '../../src/platform/events/outbox-store.js';
+import { newId } from '../../src/platform/ids.js';
+import { hashApiKey } from '../../src/platform/security/api-key.js';
 import { SseClient } from '../support/sse-client.js';
 import { describeOnEachDatabase, OTHER_TENANT_KEY } from '../support/test-app.js';
+
+const VENDOR_KEY = 'test-vendor-key-0123456789abcdef';
 
 async function eventually<T>(
   read: () => Promise<T>,
@@ -185,5 +190,42 @@ describeOnEachDatabase('event backbone', (harness) => {
       body: { since: new Date(Date.now() + 60_000).toISOString() },
     });
     expect(since.body.replayed).toBe(0);
+  });
+
+  it('keeps operational routes to admins, refusing before an idempotency key is claimed', async () => {
+    const { request, db } = harness();
+    await db.query(
+      `INSERT INTO api_keys (tenant_id, id, name, key_hash, key_prefix, role)
+       VALUES ('default', $1, 'pos terminal', $2, 'vendor-key', 'vendor')`,
+      [newId(), hashApiKey(VENDOR_KEY)],
+    );
+    expect((await request('GET', '/api/v1/events/pending', { key: VENDOR_KEY })).status).toBe(403);
+    const replay = await request('POST', '/api/v1/events/replay', {
+      key: VENDOR_KEY,
+      body: { after_sequence: 0 },
+      headers: { 'idempotency-key': 'vendor-replay' },
+    });
+    expect(replay.status).toBe(403);
+    const stored = await db.query('SELECT 1 FROM idempotency_keys');
+    expect(stored.rowCount).toBe(0);
+  });
+
+  it('purges published events past their retention, never unpublished ones', async () => {
+    const { db } = harness();
+    await stocked(1);
+    await eventually(
+      () =>
+        db.query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
+      (result) => Number(result.rows[0]?.count) === 0,
+    );
+    await db.query(
+      `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'stock.created'`,
+    );
+    await db.query(`UPDATE outbox_events SET synced_at = NULL WHERE event_type = 'store.created'`);
+    expect(await purgePublishedEvents(db, 30 * 24 * 3600, 1_000)).toBe(1);
+    const left = await db.query<{ event_type: string }>(
+      'SELECT event_type FROM outbox_events ORDER BY position',
+    );
+    expect(left.rows.map((row) => row.event_type)).toEqual(['store.created', 'stock.created']);
   });
 });

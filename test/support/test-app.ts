@@ -155,7 +155,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const app = await buildApp({
     config: testConfig(configOverrides),
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     database: db,
     ...(broker === undefined ? {} : { broker }),
   });

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { headerValue, requireAdmin } from '../../platform/http/auth.js';
 import { AUTHENTICATED, PUBLIC, withProblems } from '../../platform/http/openapi.js';
@@ -31,6 +32,9 @@ const LoggedEvent = Type.Object(
   },
   { additionalProperties: true },
 );
+
+/** Checked when the request arrives: before an idempotency key is claimed or a body is read. */
+const adminOnly = async (request: FastifyRequest) => requireAdmin(request.context);
 
 /** HTTP for the event log: paging, the live stream, backlog figures, replay. */
 export function eventsRoutes(events: EventsService, hub: EventStreamHub): FastifyPluginAsyncTypebox {
@@ -145,6 +149,7 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
     api.get(
       '/events/pending',
       {
+        onRequest: adminOnly,
         schema: {
           tags,
           summary: 'Outbox backlog: events not yet acknowledged by the broker (admin)',
@@ -162,7 +167,6 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
         },
       },
       async (request) => {
-        requireAdmin(request.context);
         return events.pending(request.context.tenantId);
       },
     );
@@ -170,6 +174,7 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
     api.post(
       '/events/replay',
       {
+        onRequest: adminOnly,
         schema: {
           tags,
           summary: 'Re-publish the event log to the broker from a position or a time (admin)',
@@ -193,7 +198,6 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
         },
       },
       async (request) => {
-        requireAdmin(request.context);
         const { after_sequence: afterSequence, since } = request.body;
         if ((afterSequence === undefined) === (since === undefined)) {
           throw new AppError(HttpErrors.validationFailed, 'Give exactly one of after_sequence and since');

@@ -27,6 +27,11 @@ export interface LevelChange {
   referenceId?: string | null;
   userId?: string | null;
   note?: string | null;
+  /**
+   * False when the ledger already accounts for the change (a rebuild from the ledger): the event
+   * reports it, no ledger row is added.
+   */
+  ledgered?: boolean;
   /** `stock.updated` unless the write created the level. */
   eventType?: typeof InventoryEventTypes.stockCreated | typeof InventoryEventTypes.stockUpdated;
 }
@@ -49,7 +54,7 @@ export async function recordLevelChanges(
     assertLevelInvariant(after);
     const previousQuantity = after.quantity - change.quantityChange;
     const previousReserved = after.reserved - change.reservedChange;
-    if (change.quantityChange !== 0) {
+    if (change.quantityChange !== 0 && change.ledgered !== false) {
       movements.push({
         id: newId(),
         tenantId: origin.tenantId,

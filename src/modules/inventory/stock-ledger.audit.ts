@@ -25,8 +25,9 @@ const AUDIT_ACTOR = 'system:stock-ledger-audit';
 /**
  * Rebuilds every stock level from its sources of truth — on-hand from the movement ledger, reserved
  * from the PENDING reservations — and reports where the table disagrees. With `repair`, each drifting
- * level is set to its rebuilt values in the same way any change is made: a ledger row for the
- * on-hand difference (so the ledger stays the truth), a version bump and a `stock.updated` event.
+ * level is set to its rebuilt values with a version bump and a `stock.updated` event (reason
+ * LEDGER_REBUILD) that reports the correction; no ledger row is added, since the ledger is what the
+ * level is rebuilt from.
  */
 export async function auditStockLedger(
   database: Database,
@@ -83,11 +84,11 @@ async function repairLevel(database: Database, drift: LevelDrift): Promise<boole
       [...key, ledger, pending],
     );
     const after = updated.rows[0] as StockLevelRow;
-    // The ledger already sums to the rebuilt on-hand, so the repair itself moves nothing on it.
     await recordLevelChanges(tx, { tenantId: drift.tenant_id, correlationId: newId(), actor: AUDIT_ACTOR }, [
       {
         after,
-        quantityChange: 0,
+        quantityChange: after.quantity - current.quantity,
+        ledgered: false,
         reservedChange: after.reserved - current.reserved,
         reason: REPAIR_REASON,
         note: `on hand ${current.quantity} → ${after.quantity}, reserved ${current.reserved} → ${after.reserved}`,

@@ -14,6 +14,8 @@ import { purgeFinishedDeliveries } from './webhook-delivery.repository.js';
 export const DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 const PURGE_BATCH_SIZE_MAX = 5_000;
+const JOIN_RETRY_DELAY_MIN_MS = 500;
+const JOIN_RETRY_DELAY_MAX_MS = 30_000;
 
 export interface WebhookDispatcherOptions {
   /** WEBHOOK_TIMEOUT_MS: one attempt, connection to last byte. */
@@ -44,6 +46,8 @@ export class WebhookDispatcher {
   #subscription: Subscription | undefined;
   #unsubscribeQueued: (() => void) | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
+  #joinTimer: NodeJS.Timeout | undefined;
+  #stopped = true;
 
   constructor(
     private readonly dependencies: WebhookDispatcherDependencies,
@@ -72,16 +76,38 @@ export class WebhookDispatcher {
   }
 
   async start(): Promise<void> {
+    this.#stopped = false;
     this.#unsubscribeQueued = this.dependencies.service.onDeliveriesQueued(() => this.#worker.notify());
     this.#worker.start();
-    this.#subscription = await this.dependencies.broker.consume(WEBHOOK_CONSUMER_GROUP, (message) =>
-      this.#accept(message),
-    );
+    await this.#join(1);
     this.#purgeTimer = setInterval(() => this.#purge(), PURGE_INTERVAL_MS);
     this.#purgeTimer.unref();
   }
 
+  /**
+   * Joins the broker's group; a broker that is down at start is retried with backoff in the
+   * background: events wait in the outbox (or the broker) until the group is joined.
+   */
+  async #join(attempt: number): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      this.#subscription = await this.dependencies.broker.consume(WEBHOOK_CONSUMER_GROUP, (message) =>
+        this.#accept(message),
+      );
+    } catch (error) {
+      const delayMs = Math.min(JOIN_RETRY_DELAY_MIN_MS * 2 ** (attempt - 1), JOIN_RETRY_DELAY_MAX_MS);
+      this.dependencies.logger.warn(
+        { err: error, retry_in_ms: delayMs },
+        'webhooks could not join the broker group; retrying',
+      );
+      this.#joinTimer = setTimeout(() => void this.#join(attempt + 1), delayMs);
+      this.#joinTimer.unref();
+    }
+  }
+
   async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#joinTimer);
     clearInterval(this.#purgeTimer);
     await this.#subscription?.close();
     this.#subscription = undefined;

@@ -8,6 +8,7 @@ import {
   handleAll,
   type IBackoff,
 } from 'cockatiel';
+import { CoalescingRunner } from '../coalescing-runner.js';
 import type { Database, Queryable } from '../db/database.js';
 import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
 import { committedOutbox } from './committed-outbox.js';
@@ -45,7 +46,10 @@ export interface RelayLogger {
 }
 
 /** Any fixed key: the relay's lock among all omnistock instances sharing a database. */
-const RELAY_LOCK_KEY = 7_340_213_902;
+const SEQUENCER_LOCK_KEY = 7_340_213_902;
+const PUBLISHER_LOCK_KEY = 7_340_213_903;
+/** Another instance holds the lock: look again this soon, so nothing it did not see is left behind. */
+const LOCK_BUSY_RETRY_MS = 50;
 const RETRY_DELAY_MIN_MS = 100;
 
 /**
@@ -62,10 +66,9 @@ export class OutboxRelay {
   readonly #breaker: CircuitBreakerPolicy;
   readonly #backoffFactory: ExponentialBackoff<unknown>;
   #backoff: IBackoff<unknown> | undefined;
-  /** While the broker is failing, no publish before this time (epoch ms), however often commits wake us. */
-  #publishNotBefore = 0;
-  #running: Promise<void> | undefined;
-  #wokenWhileRunning = false;
+  /** Sequencing and publishing run apart: a slow or failing broker never delays the event log. */
+  readonly #sequencer = new CoalescingRunner(() => this.#sequenceStep());
+  readonly #publisher = new CoalescingRunner(() => this.#publishStep());
   #retryTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -104,6 +107,8 @@ export class OutboxRelay {
 
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#sequencer.restart();
+    this.#publisher.restart();
     // Commits in this process wake it directly; NOTIFY brings those of the other instances.
     this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
     this.#unlisten = await this.database.listen(OUTBOX_INSERTED_CHANNEL, () => this.wake());
@@ -112,20 +117,9 @@ export class OutboxRelay {
     this.wake();
   }
 
-  /** Runs a cycle now, or right after the one under way. */
+  /** Sequences what committed, then publishes; now, or right after the run under way. */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#running !== undefined) {
-      this.#wokenWhileRunning = true;
-      return;
-    }
-    this.#running = this.#cycle().finally(() => {
-      this.#running = undefined;
-      if (this.#wokenWhileRunning) {
-        this.#wokenWhileRunning = false;
-        this.wake();
-      }
-    });
+    this.#sequencer.wake();
   }
 
   /** Stops waking, lets the cycle under way finish, then publishes what it can within `timeoutMs`. */
@@ -135,7 +129,8 @@ export class OutboxRelay {
     clearTimeout(this.#retryTimer);
     this.#unsubscribeLocal?.();
     await this.#unlisten?.();
-    await this.#running;
+    await this.#sequencer.stop();
+    await this.#publisher.stop();
     let flushTimer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       flushTimer = setTimeout(resolve, flushTimeoutMs);
@@ -144,13 +139,23 @@ export class OutboxRelay {
     clearTimeout(flushTimer);
   }
 
-  async #cycle(): Promise<void> {
+  async #sequenceStep(): Promise<void> {
     try {
       await this.#sequenceAll();
-      if (Date.now() < this.#publishNotBefore) return;
+    } catch (error) {
+      // The database, not the broker: the next commit, NOTIFY or sweep tries again.
+      this.logger.warn({ err: error }, 'sequencing the outbox failed; will retry');
+    }
+    this.#publisher.wake();
+  }
+
+  async #publishStep(): Promise<void> {
+    // While the broker is failing, the retry timer alone decides when to try again, however often
+    // commits wake the publisher meanwhile.
+    if (this.#retryTimer !== undefined) return;
+    try {
       await this.#publishAll();
       this.#backoff = undefined;
-      this.#publishNotBefore = 0;
     } catch (error) {
       this.#scheduleRetry(error);
     }
@@ -162,7 +167,6 @@ export class OutboxRelay {
       error instanceof BrokenCircuitError
         ? Math.max(this.#backoff.duration, this.options.breakerHalfOpenAfterMs)
         : this.#backoff.duration;
-    this.#publishNotBefore = Date.now() + delayMs;
     this.logger.warn(
       { err: error, broker: this.broker.name, retry_in_ms: Math.round(delayMs) },
       'outbox publish failed; will retry',
@@ -171,22 +175,37 @@ export class OutboxRelay {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      this.wake();
+      this.#publisher.wake();
     }, delayMs);
     this.#retryTimer.unref();
   }
 
   async #sequenceAll(): Promise<void> {
-    while (((await this.#exclusively((db) => sequencePending(db, this.options.batchSizeMax))) ?? 0) > 0) {
-      // a backlog is sequenced in batches
+    for (;;) {
+      const sequenced = await this.#exclusively(SEQUENCER_LOCK_KEY, (db) =>
+        sequencePending(db, this.options.batchSizeMax),
+      );
+      if (sequenced === undefined) return this.#wakeSoon(this.#sequencer);
+      if (sequenced === 0) return;
     }
   }
 
   /** Publishes until nothing is left; throws on the first publish failure. */
   async #publishAll(): Promise<void> {
-    while (((await this.#exclusively((db) => this.#publishBatch(db))) ?? 0) > 0) {
-      // a backlog is published in batches
+    for (;;) {
+      const published = await this.#exclusively(PUBLISHER_LOCK_KEY, (db) => this.#publishBatch(db));
+      if (published === undefined) return this.#wakeSoon(this.#publisher);
+      if (published === 0) return;
     }
+  }
+
+  /**
+   * The holder of the lock may have looked before our rows committed and be done by now: try again
+   * shortly rather than trust it to have seen them.
+   */
+  #wakeSoon(runner: CoalescingRunner): void {
+    if (this.#stopped) return;
+    setTimeout(() => runner.wake(), LOCK_BUSY_RETRY_MS).unref();
   }
 
   /** Sequences and publishes everything now, whatever the backoff (shutdown flush). */
@@ -219,14 +238,15 @@ export class OutboxRelay {
   }
 
   /**
-   * Runs `work` as the only relay among the processes sharing the database; undefined when another
-   * holds the lock (it will do the work). The lock is transaction-scoped, so a crash releases it.
+   * Runs `work` as the only sequencer (or publisher) among the processes sharing the database;
+   * undefined when another holds that lock. Sequencing and publishing have a lock each, so neither
+   * waits on the other. The lock is transaction-scoped: a crash releases it.
    */
-  async #exclusively<T>(work: (db: Queryable) => Promise<T>): Promise<T | undefined> {
+  async #exclusively<T>(lockKey: number, work: (db: Queryable) => Promise<T>): Promise<T | undefined> {
     if (this.options.exclusivity === 'single-process') return work(this.database);
     return this.database.transaction(async (tx) => {
       const lock = await tx.query<{ acquired: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS acquired', [
-        RELAY_LOCK_KEY,
+        lockKey,
       ]);
       return lock.rows[0]?.acquired ? work(tx) : undefined;
     });

@@ -117,3 +117,22 @@ export async function eventLogHead(db: Queryable): Promise<number> {
   const result = await db.query<{ last_sequence: number }>('SELECT last_sequence FROM event_log_head');
   return result.rows[0]?.last_sequence ?? 0;
 }
+
+/**
+ * Deletes published events older than the retention, oldest first, at most `batchSizeMax`: the event
+ * log (GET /events, SSE resume, replay) reaches back that far. Unpublished events are never deleted.
+ */
+export async function purgePublishedEvents(
+  db: Queryable,
+  olderThanSeconds: number,
+  batchSizeMax: number,
+): Promise<number> {
+  const result = await db.query(
+    `DELETE FROM outbox_events WHERE position IN (
+       SELECT position FROM outbox_events
+        WHERE synced_at IS NOT NULL AND created_at < now() - make_interval(secs => $1)
+        ORDER BY position LIMIT $2)`,
+    [olderThanSeconds, batchSizeMax],
+  );
+  return result.rowCount;
+}

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { BENCH_ADMIN_KEY } from './service.js';
+
+export interface ServiceProcess {
+  url: string;
+  pid: number;
+  database: 'pglite' | 'postgres';
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 20_000;
+const MAIN = path.resolve(
+  import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
+  '../../src/main.ts',
+);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * The service as operators run it — `src/main.ts` in a process of its own — so that the load
+ * generator, the stream client and the subscriber in the bench process do not share its event loop.
+ * PostgreSQL (a fresh database) when BENCH_DATABASE_URL or DATABASE_URL is set, PGlite otherwise.
+ */
+export async function startServiceProcess(
+  environment: Record<string, string | undefined> = {},
+): Promise<ServiceProcess> {
+  const serverUrl = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'];
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  let databaseUrl: string | undefined;
+  if (serverUrl !== undefined) {
+    const name = `omnistock_bench_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    cleanups.push(async () => {
+      const cleanup = new pg.Client({ connectionString: serverUrl });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => cleanup.end());
+    });
+  }
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+      DEMO_DATA: 'false',
+      OMNISTOCK_ADMIN_API_KEY: BENCH_ADMIN_KEY,
+      ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+      ...Object.fromEntries(
+        Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      ),
+    },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const ready = await fetch(`${url}/ready`).then(
+      (response) => response.status === 200,
+      () => false,
+    );
+    if (ready) break;
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the service did not become ready (exit code ${child.exitCode})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    pid: child.pid as number,
+    database: databaseUrl === undefined ? 'pglite' : 'postgres',
+    async stop() {
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([
+        exited.then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
+      ]);
+      if (!stopped) child.kill('SIGKILL');
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    },
+  };
+}
