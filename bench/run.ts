@@ -36,6 +36,8 @@ async function main(): Promise<void> {
       rows.map((row) => ({
         broker: row.broker,
         changes: row.changes,
+        'request p50 ms': row.change_request.p50_ms,
+        'request p99 ms': row.change_request.p99_ms,
         'sse p50 ms': row.commit_to_sse.p50_ms,
         'sse p99 ms': row.commit_to_sse.p99_ms,
         'subscriber p50 ms': row.commit_to_subscriber.p50_ms,

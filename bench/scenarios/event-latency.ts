@@ -23,6 +23,8 @@ export interface EventLatencyRow {
   broker: string;
   database: string;
   changes: number;
+  /** The change requests themselves: how loaded the service is while it streams. */
+  change_request: LatencySummary;
   commit_to_sse: LatencySummary;
   commit_to_subscriber: LatencySummary;
   bare_publish_to_subscribe: LatencySummary;
@@ -145,12 +147,15 @@ async function serviceLatency(brokerName: string, url: string | undefined) {
     })();
     await new Promise((resolve) => setTimeout(resolve, 200));
     let changes = 0;
+    const requestSamples: number[] = [];
     await atRate(CHANGES_PER_SECOND, DURATION_MS, async (index) => {
+      const started = performance.now();
       const product = products[index % products.length] as string;
       const response = await call(base, 'POST', `/api/v1/stock/${product}/${store}/adjust`, {
         quantity_change: -1,
         reason: 'SALE',
       });
+      requestSamples.push(performance.now() - started);
       if (response.status === 200) changes += 1;
     });
     await waitUntil(
@@ -167,6 +172,7 @@ async function serviceLatency(brokerName: string, url: string | undefined) {
       database: service.database,
       changes,
       sse: summarise(sseSamples),
+      request: summarise(requestSamples),
       subscriber: summarise(subscriberSamples),
       broker: brokerName,
     };
@@ -189,6 +195,7 @@ export async function eventLatency(): Promise<EventLatencyRow[]> {
       broker,
       database: measured.database,
       changes: measured.changes,
+      change_request: measured.request,
       commit_to_sse: measured.sse,
       commit_to_subscriber: measured.subscriber,
       bare_publish_to_subscribe: bare,

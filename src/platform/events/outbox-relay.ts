@@ -186,7 +186,8 @@ export class OutboxRelay {
         sequencePending(db, this.options.batchSizeMax),
       );
       if (sequenced === undefined) return this.#wakeSoon(this.#sequencer);
-      if (sequenced === 0) return;
+      // A short batch took everything committed: a later commit wakes us again.
+      if (sequenced < this.options.batchSizeMax) return;
     }
   }
 
@@ -195,7 +196,7 @@ export class OutboxRelay {
     for (;;) {
       const published = await this.#exclusively(PUBLISHER_LOCK_KEY, (db) => this.#publishBatch(db));
       if (published === undefined) return this.#wakeSoon(this.#publisher);
-      if (published === 0) return;
+      if (published < this.options.batchSizeMax) return;
     }
   }
 
