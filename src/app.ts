@@ -31,13 +31,14 @@ import { createBroker } from './platform/events/create-broker.js';
 import { EventLogTail } from './platform/events/event-log-tail.js';
 import { purgeInbox } from './platform/events/inbox.js';
 import { OutboxRelay } from './platform/events/outbox-relay.js';
-import { purgePublishedEvents } from './platform/events/outbox-store.js';
+import { backlog, purgePublishedEvents } from './platform/events/outbox-store.js';
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
 import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
 import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
+import { Metrics } from './platform/observability/metrics.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -167,6 +168,20 @@ async function assemble(
       'broker not reachable at start; events wait in the outbox',
     );
   }
+  const metrics = new Metrics({
+    backlog: {
+      backlog: async () => {
+        const figures = await backlog(database);
+        const oldest = figures.oldest_pending_created_at;
+        return {
+          pending: Number(figures.pending),
+          oldestPendingAgeSeconds: oldest === null ? 0 : Math.max(0, (Date.now() - oldest.getTime()) / 1000),
+        };
+      },
+    },
+    cache: { name: cacheStore.name, counts: availabilityCache },
+    breakerState: () => ({ dependency: `broker_${broker.name}`, state: relay.breakerState }),
+  });
   const relay = new OutboxRelay(
     database,
     broker,
@@ -178,6 +193,8 @@ async function assemble(
       breakerThreshold: RELAY_BREAKER_THRESHOLD,
       breakerHalfOpenAfterMs: config.brokerBreakerHalfOpenAfterMs,
       retryDelayMaxMs: config.brokerRetryDelayMaxMs,
+      onPublish: (outcome, count) =>
+        metrics.brokerPublishes.inc({ broker: broker.name, result: outcome }, count),
     },
     logger.child({ component: 'outbox-relay' }),
   );
@@ -212,6 +229,19 @@ async function assemble(
     requestTimeoutMs: config.requestTimeoutMs,
     version: VERSION,
   });
+  server.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequestDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+  server.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.exposition()),
+  );
   registerHealthRoutes(server, {
     liveness: [{ name: 'database', check: () => database.ping() }],
     readiness: [

@@ -38,6 +38,8 @@ export interface OutboxRelayOptions {
   breakerHalfOpenAfterMs: number;
   /** The longest pause between publish attempts while the broker is failing. */
   retryDelayMaxMs: number;
+  /** Told of every publish attempt's outcome (metrics). */
+  onPublish?: (outcome: 'acknowledged' | 'failed', events: number) => void;
 }
 
 export interface RelayLogger {
@@ -223,6 +225,7 @@ export class OutboxRelay {
         withTimeout(this.broker.publish(events.map(toMessage)), this.options.publishTimeoutMs),
       );
     } catch (error) {
+      this.options.onPublish?.('failed', events.length);
       const first = events[0] as SequencedEvent;
       await recordPublishFailure(
         this.database,
@@ -235,6 +238,7 @@ export class OutboxRelay {
       db,
       events.map((event) => event.id),
     );
+    this.options.onPublish?.('acknowledged', events.length);
     return events.length;
   }
 

@@ -1,0 +1,96 @@
+import client from 'prom-client';
+
+/** Every metric name starts with this; units are in the names, as Prometheus conventions ask. */
+const PREFIX = 'omnistock_';
+const HTTP_DURATION_BUCKETS_SECONDS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface BacklogSource {
+  backlog(): Promise<{ pending: number; oldestPendingAgeSeconds: number }>;
+}
+
+export interface CacheCounts {
+  readonly hits: number;
+  readonly misses: number;
+}
+
+/**
+ * The service's Prometheus registry. Values that live elsewhere (outbox backlog, cache counters,
+ * breaker state) are read when scraped, so the code that owns them needs no metrics dependency.
+ * Labels are bounded: route templates, never raw paths or ids.
+ */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly httpRequestDuration: client.Histogram<'method' | 'route' | 'status_code'>;
+  readonly brokerPublishes: client.Counter<'broker' | 'result'>;
+
+  constructor(sources: {
+    backlog: BacklogSource;
+    cache: { name: string; counts: CacheCounts };
+    breakerState: () => { dependency: string; state: 'closed' | 'half-open' | 'open' | 'isolated' };
+  }) {
+    client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.httpRequestDuration = new client.Histogram({
+      name: `${PREFIX}http_request_duration_seconds`,
+      help: 'HTTP request duration by method, route template and status code',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: HTTP_DURATION_BUCKETS_SECONDS,
+      registers: [this.registry],
+    });
+    this.brokerPublishes = new client.Counter({
+      name: `${PREFIX}broker_publishes_total`,
+      help: 'Outbox events handed to the broker, by result (acknowledged or failed)',
+      labelNames: ['broker', 'result'],
+      registers: [this.registry],
+    });
+    new client.Gauge({
+      name: `${PREFIX}outbox_pending_events`,
+      help: 'Committed events the broker has not acknowledged yet',
+      registers: [this.registry],
+      async collect() {
+        this.set((await sources.backlog.backlog()).pending);
+      },
+    });
+    new client.Gauge({
+      name: `${PREFIX}outbox_oldest_pending_age_seconds`,
+      help: 'Age of the oldest event the broker has not acknowledged (0 when none)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await sources.backlog.backlog()).oldestPendingAgeSeconds);
+      },
+    });
+    new client.Counter({
+      name: `${PREFIX}cache_requests_total`,
+      help: 'Read-cache lookups, by result',
+      labelNames: ['cache', 'result'],
+      registers: [this.registry],
+      collect() {
+        // The cache counts; the counter mirrors its totals when scraped.
+        this.reset();
+        this.inc({ cache: sources.cache.name, result: 'hit' }, sources.cache.counts.hits);
+        this.inc({ cache: sources.cache.name, result: 'miss' }, sources.cache.counts.misses);
+      },
+    });
+    new client.Gauge({
+      name: `${PREFIX}circuit_breaker_state`,
+      help: 'Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open',
+      labelNames: ['dependency'],
+      registers: [this.registry],
+      collect() {
+        const { dependency, state } = sources.breakerState();
+        this.set(
+          { dependency },
+          state === 'open' || state === 'isolated' ? 2 : state === 'half-open' ? 1 : 0,
+        );
+      },
+    });
+  }
+
+  /** The exposition text; prom-client's `nodejs_active_*_total` gauges are dropped, since promtool rejects a gauge named `_total`. */
+  async exposition(): Promise<string> {
+    const text = await this.registry.metrics();
+    return text
+      .split('\n')
+      .filter((line) => !/nodejs_active_[a-z_]*_total/.test(line))
+      .join('\n');
+  }
+}
