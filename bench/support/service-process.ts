@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { createBenchDatabase } from './database.js';
 import { BENCH_ADMIN_KEY } from './service.js';
 
 export interface ServiceProcess {
@@ -40,26 +39,12 @@ async function freePort(): Promise<number> {
 export async function startServiceProcess(
   environment: Record<string, string | undefined> = {},
 ): Promise<ServiceProcess> {
-  const serverUrl = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'];
   const cleanups: Array<() => Promise<unknown>> = [];
   const dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  let databaseUrl: string | undefined;
-  if (serverUrl !== undefined) {
-    const name = `omnistock_bench_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    cleanups.push(async () => {
-      const cleanup = new pg.Client({ connectionString: serverUrl });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => cleanup.end());
-    });
-  }
+  const benchDatabase = await createBenchDatabase();
+  if (benchDatabase !== undefined) cleanups.push(benchDatabase.drop);
+  const databaseUrl = benchDatabase?.url;
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN], {
     stdio: ['ignore', 'ignore', 'inherit'],

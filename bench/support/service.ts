@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { createBenchDatabase } from './database.js';
 
 export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
@@ -22,28 +21,12 @@ export interface BenchService {
  * temporary directory.
  */
 export async function startService(overrides: Partial<Config> = {}): Promise<BenchService> {
-  const serverUrl = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'];
   const cleanups: Array<() => Promise<unknown>> = [];
-  let databaseUrl: string | undefined;
-  let dataDir = '';
-  if (serverUrl !== undefined) {
-    const name = `omnistock_bench_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    cleanups.push(async () => {
-      const cleanup = new pg.Client({ connectionString: serverUrl });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => cleanup.end());
-    });
-  } else {
-    dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  }
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const benchDatabase = await createBenchDatabase();
+  if (benchDatabase !== undefined) cleanups.push(benchDatabase.drop);
+  const databaseUrl = benchDatabase?.url;
   const config: Config = {
     ...loadConfig({}),
     databaseUrl,

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCacheStore } from '../../src/platform/cache/redis-cache-store.js';
+import { sparePort } from '../brokers/server-process.js';
 import {
   createTestDatabase,
   describeOnEachDatabase,
@@ -16,17 +16,6 @@ import {
 
 const SHARED_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const silentLogger = { warn: () => {} };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 async function redisReachable(url: string): Promise<boolean> {
   const store = new RedisCacheStore(url, silentLogger);
@@ -85,7 +74,7 @@ describe.skipIf(!sharedRedis)('Redis cache store', () => {
   });
 
   it('reads as a miss, quickly, when Redis is unreachable', async () => {
-    const store = new RedisCacheStore(`redis://127.0.0.1:${await freePort()}`, silentLogger);
+    const store = new RedisCacheStore(`redis://127.0.0.1:${await sparePort()}`, silentLogger);
     const started = Date.now();
     for (let attempt = 0; attempt < 10; attempt += 1) expect(await store.get('anything')).toBeUndefined();
     await store.set('anything', 1, 5);
@@ -104,7 +93,7 @@ describe.skipIf(!sharedRedis || !postgresAvailable())(
 
     beforeAll(async () => {
       redisDir = await mkdtemp(path.join(tmpdir(), 'omnistock-redis-'));
-      const port = await freePort();
+      const port = await sparePort();
       redis = spawn(
         'redis-server',
         [

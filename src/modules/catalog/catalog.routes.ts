@@ -8,13 +8,16 @@ import {
   PUBLIC,
   withProblems,
 } from '../../platform/http/openapi.js';
-import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
+import {
+  decodeCursor,
+  PAGE_LIMIT_DEFAULT,
+  PageOf,
+  PageQuery,
+  toPage,
+} from '../../platform/http/pagination.js';
 import { Product, ProductId, ProductWrite, Sku, Store, StoreCreate, StoreId } from './catalog.schemas.js';
 import { type ProductService, toProduct } from './product.service.js';
 import { type StoreService, toStore } from './store.service.js';
-
-const page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
-  Type.Object({ data: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 /** HTTP for stores and products: schemas in, one service call, schemas out. */
 export function catalogRoutes(stores: StoreService, products: ProductService): FastifyPluginAsyncTypebox {
@@ -46,7 +49,7 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
           summary: 'List stores',
           security: PUBLIC,
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
-          response: withProblems({ 200: page(Store) }),
+          response: withProblems({ 200: PageOf(Store) }),
         },
       },
       async (request) => {
@@ -107,7 +110,7 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
             { ...PageQuery, category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
             { additionalProperties: false },
           ),
-          response: withProblems({ 200: page(Product) }),
+          response: withProblems({ 200: PageOf(Product) }),
         },
       },
       async (request) => {

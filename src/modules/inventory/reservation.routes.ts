@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { AUTHENTICATED, IdempotencyHeader, withProblems } from '../../platform/http/openapi.js';
-import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
+import {
+  decodeCursor,
+  PAGE_LIMIT_DEFAULT,
+  PageOf,
+  PageQuery,
+  toPage,
+} from '../../platform/http/pagination.js';
 import { ProductId, StoreId } from '../catalog/index.js';
 import {
   Reservation,
@@ -13,10 +19,7 @@ import {
 import { type ReservationService, toReservation } from './reservation.service.js';
 
 const ReservationParams = Type.Object({ reservationId: Type.String({ format: 'uuid' }) });
-const ReservationPage = Type.Object({
-  data: Type.Array(Reservation),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-});
+const ReservationPage = PageOf(Reservation);
 
 /** HTTP for reservations: hold, confirm, cancel, and the views store staff need. */
 export function reservationRoutes(reservations: ReservationService): FastifyPluginAsyncTypebox {

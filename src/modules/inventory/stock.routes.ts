@@ -8,7 +8,13 @@ import {
   PUBLIC,
   withProblems,
 } from '../../platform/http/openapi.js';
-import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
+import {
+  decodeCursor,
+  PAGE_LIMIT_DEFAULT,
+  PageOf,
+  PageQuery,
+  toPage,
+} from '../../platform/http/pagination.js';
 import { ProductId, StoreId } from '../catalog/index.js';
 import {
   LevelAvailability,
@@ -26,9 +32,6 @@ import {
 } from './inventory.schemas.js';
 import type { MovementRow } from './movement.repository.js';
 import { type StockService, toStockLevel } from './stock.service.js';
-
-const page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
-  Type.Object({ data: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 function toMovement(row: MovementRow): Movement {
   return { ...row, created_at: row.created_at.toISOString() };
@@ -85,7 +88,7 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           security: AUTHENTICATED,
           params: Type.Object({ storeId: StoreId }),
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
-          response: withProblems({ 200: page(StockLevel) }),
+          response: withProblems({ 200: PageOf(StockLevel) }),
         },
       },
       async (request) => {
@@ -108,7 +111,7 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
             { ...PageQuery, store_id: Type.Optional(StoreId) },
             { additionalProperties: false },
           ),
-          response: withProblems({ 200: page(StockLevel) }),
+          response: withProblems({ 200: PageOf(StockLevel) }),
         },
       },
       async (request) => {
@@ -243,7 +246,7 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           security: AUTHENTICATED,
           params: LevelParams,
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
-          response: withProblems({ 200: page(Movement) }),
+          response: withProblems({ 200: PageOf(Movement) }),
         },
       },
       async (request) => {

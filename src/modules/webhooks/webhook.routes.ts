@@ -8,7 +8,13 @@ import {
   IfMatchHeader,
   withProblems,
 } from '../../platform/http/openapi.js';
-import { decodeCursor, PAGE_LIMIT_DEFAULT, PageQuery, toPage } from '../../platform/http/pagination.js';
+import {
+  decodeCursor,
+  PAGE_LIMIT_DEFAULT,
+  PageOf,
+  PageQuery,
+  toPage,
+} from '../../platform/http/pagination.js';
 import { toDelivery, toWebhook, type WebhookService } from './webhook.service.js';
 import {
   Delivery,
@@ -22,9 +28,6 @@ import {
   WebhookUpdate,
   WebhookWithSecret,
 } from './webhooks.schemas.js';
-
-const page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
-  Type.Object({ data: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 const WebhookParams = Type.Object({ webhookId: WebhookId });
 
@@ -69,7 +72,7 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
           summary: 'List webhook endpoints',
           security: AUTHENTICATED,
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
-          response: withProblems({ 200: page(Webhook) }),
+          response: withProblems({ 200: PageOf(Webhook) }),
         },
       },
       async (request) => {
@@ -154,7 +157,7 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
             { ...PageQuery, status: Type.Optional(DeliveryStatusSchema) },
             { additionalProperties: false },
           ),
-          response: withProblems({ 200: page(Delivery) }),
+          response: withProblems({ 200: PageOf(Delivery) }),
         },
       },
       async (request) => {

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
+import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
 import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
-import type { CloudEvent } from './cloud-event.js';
+import { isCloudEvent } from './cloud-event.js';
 
 export const AMQP_EXCHANGE = 'inventory';
 export const AMQP_QUEUE_PREFIX = 'omnistock.';
@@ -183,19 +183,22 @@ export class AmqpBroker implements Broker {
   #scheduleReconnect(): void {
     const { logger } = this.#options;
     this.#reconnectAttempts += 1;
-    this.#reconnectTimer = setTimeout(async () => {
-      try {
-        await this.#open();
-        logger.info({ broker: 'amqp', attempts: this.#reconnectAttempts }, 'RabbitMQ reconnected');
-        this.#reconnectAttempts = 0;
-      } catch (error) {
-        if (this.#closed) return;
-        // Once per outage: every further attempt would fail the same way.
-        if (this.#reconnectAttempts === 1)
-          logger.warn({ broker: 'amqp', err: error }, 'reconnect failed; retrying');
-        this.#scheduleReconnect();
-      }
-    }, backoffMs(this.#reconnectAttempts));
+    this.#reconnectTimer = setTimeout(
+      async () => {
+        try {
+          await this.#open();
+          logger.info({ broker: 'amqp', attempts: this.#reconnectAttempts }, 'RabbitMQ reconnected');
+          this.#reconnectAttempts = 0;
+        } catch (error) {
+          if (this.#closed) return;
+          // Once per outage: every further attempt would fail the same way.
+          if (this.#reconnectAttempts === 1)
+            logger.warn({ broker: 'amqp', err: error }, 'reconnect failed; retrying');
+          this.#scheduleReconnect();
+        }
+      },
+      jitteredBackoffMs(this.#reconnectAttempts, RECONNECT_DELAY_MIN_MS, RECONNECT_DELAY_MAX_MS),
+    );
   }
 }
 
@@ -335,7 +338,7 @@ class AmqpSubscription implements Subscription {
     try {
       // After cancel-ok no more deliveries arrive, so nackAll covers exactly what this member holds.
       if (this.#consumerTag !== undefined) await channel.cancel(this.#consumerTag);
-      await sleep(this.#options.redeliveryDelayMs, this.#stop.signal);
+      await sleepUnlessAborted(this.#options.redeliveryDelayMs, this.#stop.signal);
       channel.nackAll(true);
       this.#deliveries = this.#deliveries.filter((delivery) => delivery.channel !== channel);
       if (!this.#stop.signal.aborted && this.#channel === channel) await this.#startConsumer(channel);
@@ -376,30 +379,4 @@ function settle(operation: () => void): void {
   } catch {
     // Nothing to do: see above.
   }
-}
-
-function isCloudEvent(value: unknown): value is CloudEvent {
-  if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<CloudEvent>;
-  return (
-    candidate.specversion === '1.0' && typeof candidate.id === 'string' && typeof candidate.type === 'string'
-  );
-}
-
-function backoffMs(attempts: number): number {
-  const ceiling = Math.min(RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MIN_MS * 2 ** Math.min(attempts, 16));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
-/** Resolves after `ms`, or at once when the subscription closes. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return delay(ms, undefined, { signal }).catch(() => {});
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -17,3 +17,12 @@ export interface CloudEvent<Data = unknown> {
 }
 
 export const EVENT_SOURCE = '/omnistock';
+
+/** Whether a decoded broker payload looks like one of our envelopes (a cheap check, not a schema). */
+export function isCloudEvent(value: unknown): value is CloudEvent {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<CloudEvent>;
+  return (
+    candidate.specversion === '1.0' && typeof candidate.id === 'string' && typeof candidate.type === 'string'
+  );
+}

@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -15,8 +14,9 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
 import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
-import type { CloudEvent } from './cloud-event.js';
+import { isCloudEvent } from './cloud-event.js';
 
 export const NATS_STREAM_NAME = 'INVENTORY';
 /** Long enough to cover the relay's retries of one batch, so a republish is dropped as a duplicate. */
@@ -300,7 +300,10 @@ class NatsSubscription implements Subscription {
       }
       if (this.#stop.signal.aborted) break;
       failures += 1;
-      await sleep(backoffMs(failures), this.#stop.signal);
+      await sleepUnlessAborted(
+        jitteredBackoffMs(failures, CONSUME_RETRY_DELAY_MIN_MS, CONSUME_RETRY_DELAY_MAX_MS),
+        this.#stop.signal,
+      );
     }
   }
 
@@ -352,33 +355,4 @@ class NatsSubscription implements Subscription {
 
 function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
-}
-
-function isCloudEvent(value: unknown): value is CloudEvent {
-  if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<CloudEvent>;
-  return (
-    candidate.specversion === '1.0' && typeof candidate.id === 'string' && typeof candidate.type === 'string'
-  );
-}
-
-function backoffMs(failures: number): number {
-  const ceiling = Math.min(
-    CONSUME_RETRY_DELAY_MAX_MS,
-    CONSUME_RETRY_DELAY_MIN_MS * 2 ** Math.min(failures, 16),
-  );
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
-/** Resolves after `ms`, or at once when the subscription closes. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return delay(ms, undefined, { signal }).catch(() => {});
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -10,6 +10,7 @@ import {
 } from 'cockatiel';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import type { Database, Queryable } from '../db/database.js';
+import { withTimeout } from '../timing.js';
 import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
 import { committedOutbox } from './committed-outbox.js';
 import {
@@ -222,7 +223,11 @@ export class OutboxRelay {
     if (events.length === 0) return 0;
     try {
       await this.#breaker.execute(() =>
-        withTimeout(this.broker.publish(events.map(toMessage)), this.options.publishTimeoutMs),
+        withTimeout(
+          this.broker.publish(events.map(toMessage)),
+          this.options.publishTimeoutMs,
+          'broker acknowledgement',
+        ),
       );
     } catch (error) {
       this.options.onPublish?.('failed', events.length);
@@ -268,19 +273,4 @@ function toMessage(event: SequencedEvent): BrokerMessage {
     envelope: event.envelope,
     headers,
   };
-}
-
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the broker did not acknowledge within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
 import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
-import type { CloudEvent } from './cloud-event.js';
+import { isCloudEvent } from './cloud-event.js';
 
 export const REDIS_STREAM_KEY = 'inventory-events';
 /** Approximate (`MAXLEN ~`) bound of the stream; a group lagging further behind loses the oldest. */
@@ -231,7 +231,7 @@ class RedisSubscription implements Subscription {
           if (this.#stop.signal.aborted) break;
           if (!(await this.#handle(entry))) {
             readPending = true;
-            await sleep(this.#options.redeliveryDelayMs, this.#stop.signal);
+            await sleepUnlessAborted(this.#options.redeliveryDelayMs, this.#stop.signal);
             break;
           }
         }
@@ -245,7 +245,10 @@ class RedisSubscription implements Subscription {
           await createGroup(this.#options.commands, this.#options.streamKey, group).catch(() => {});
         failures += 1;
         readPending = true;
-        await sleep(backoffMs(failures), this.#stop.signal);
+        await sleepUnlessAborted(
+          jitteredBackoffMs(failures, CONSUME_RETRY_DELAY_MIN_MS, CONSUME_RETRY_DELAY_MAX_MS),
+          this.#stop.signal,
+        );
       }
     }
   }
@@ -349,39 +352,10 @@ function asArray(value: unknown): unknown[] {
   return value;
 }
 
-function isCloudEvent(value: unknown): value is CloudEvent {
-  if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<CloudEvent>;
-  return (
-    candidate.specversion === '1.0' && typeof candidate.id === 'string' && typeof candidate.type === 'string'
-  );
-}
-
 function isStringRecord(value: unknown): value is Record<string, string> {
   return (
     typeof value === 'object' &&
     value !== null &&
     Object.values(value).every((element) => typeof element === 'string')
   );
-}
-
-function backoffMs(failures: number): number {
-  const ceiling = Math.min(
-    CONSUME_RETRY_DELAY_MAX_MS,
-    CONSUME_RETRY_DELAY_MIN_MS * 2 ** Math.min(failures, 16),
-  );
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
-/** Resolves after `ms`, or at once when the subscription closes. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return delay(ms, undefined, { signal }).catch(() => {});
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -12,6 +12,10 @@ export const PageQuery = {
   ),
 };
 
+/** The response schema of a list: `{ data: [item…], next_cursor }`. */
+export const PageOf = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
+  Type.Object({ data: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+
 /** Opaque to clients: the sort key of the last row returned, base64url JSON. */
 export function encodeCursor(position: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');
