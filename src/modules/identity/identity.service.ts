@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Database } from '../../platform/db/database.js';
 import type { Authenticator, Principal } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
@@ -11,6 +12,9 @@ import {
 } from './identity.repository.js';
 
 const CONFIGURED_ADMIN_KEY_NAME = 'admin (OMNISTOCK_ADMIN_API_KEY)';
+/** How long a verified key is trusted without asking the database again: the bound on revocation delay. */
+export const API_KEY_CACHE_TTL_MS = 5_000;
+const API_KEY_CACHE_ENTRIES_MAX = 10_000;
 
 export interface BootstrapResult {
   tenantCreated: boolean;
@@ -20,6 +24,11 @@ export interface BootstrapResult {
 
 /** Tenants and machine credentials. Users, JWT and roles beyond admin arrive with the identity issue. */
 export class IdentityService implements Authenticator {
+  readonly #verified = new LRUCache<string, { tenantId: string; principal: Principal }>({
+    max: API_KEY_CACHE_ENTRIES_MAX,
+    ttl: API_KEY_CACHE_TTL_MS,
+  });
+
   constructor(private readonly database: Database) {}
 
   /**
@@ -52,14 +61,31 @@ export class IdentityService implements Authenticator {
     });
   }
 
+  /**
+   * Resolves an API key. Verified keys are remembered for API_KEY_CACHE_TTL_MS, so a busy client costs
+   * no database round trip per request; a revoked key is therefore refused within that time on every
+   * instance. Unknown keys are never remembered: a key created a moment ago works at once.
+   */
   async authenticate(credential: string): Promise<{ tenantId: string; principal: Principal } | null> {
+    const hash = hashApiKey(credential);
+    const cached = this.#verified.get(hash);
+    if (cached !== undefined) return cached;
     // Lookup by hash: an indexed equality on a digest, so timing reveals nothing about the key.
-    const row = await findActiveApiKeyByHash(this.database, hashApiKey(credential));
+    const row = await findActiveApiKeyByHash(this.database, hash);
     if (row === undefined) return null;
-    await touchApiKey(this.database, row.tenant_id, row.id);
-    return {
+    const identity = {
       tenantId: row.tenant_id,
-      principal: { kind: 'api_key', id: row.id, name: row.name, role: row.role, storeIds: row.store_ids },
+      principal: {
+        kind: 'api_key' as const,
+        id: row.id,
+        name: row.name,
+        role: row.role,
+        storeIds: row.store_ids,
+      },
     };
+    this.#verified.set(hash, identity);
+    // Last use at minute granularity: the cache refreshes it at most every TTL, the SQL at most every minute.
+    await touchApiKey(this.database, row.tenant_id, row.id);
+    return identity;
   }
 }
