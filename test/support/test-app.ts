@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, inject } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import type { Database } from '../../src/platform/db/database.js';
+import { type Database, SqlState, sqlStateOf } from '../../src/platform/db/database.js';
 import { PgDatabase } from '../../src/platform/db/pg-database.js';
 import { PgliteDatabase } from '../../src/platform/db/pglite-database.js';
 import type { Broker } from '../../src/platform/events/broker.js';
@@ -14,6 +14,7 @@ import { displayPrefixOf, hashApiKey } from '../../src/platform/security/api-key
 import { postgresAdminUrl, withDatabaseName } from './postgres.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
+const RESET_ATTEMPTS_MAX = 5;
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 export const OTHER_TENANT = 'other-tenant';
 export const OTHER_TENANT_KEY = 'test-other-tenant-key-0123456789';
@@ -143,8 +144,20 @@ export function describeOnEachDatabase(
   }
 }
 
+/**
+ * Empties every tenant-owned table between tests. The app's background work (relay, expiry, webhook
+ * worker) keeps running meanwhile, and TRUNCATE's table locks can deadlock with one of its
+ * transactions: PostgreSQL then aborts one side, and the reset simply tries again.
+ */
 export async function resetTenantData(db: Database): Promise<void> {
-  await db.query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await db.query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
+      return;
+    } catch (error) {
+      if (sqlStateOf(error) !== SqlState.deadlockDetected || attempt >= RESET_ATTEMPTS_MAX) throw error;
+    }
+  }
 }
 
 export async function startTestApp(
