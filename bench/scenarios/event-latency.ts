@@ -183,7 +183,9 @@ async function serviceLatency(brokerName: string, url: string | undefined) {
 
 export async function eventLatency(): Promise<EventLatencyRow[]> {
   const rows: EventLatencyRow[] = [];
+  const only = process.env['BENCH_BROKERS']?.split(',').map((name) => name.trim());
   for (const [broker, url] of Object.entries(BROKER_URLS)) {
+    if (only !== undefined && !only.includes(broker)) continue;
     if (!(await reachable(url))) {
       process.stdout.write(`event-latency: ${broker} skipped (no server at ${url})\n`);
       continue;

@@ -20,6 +20,11 @@ const MAIN = path.resolve(
   '../../src/main.ts',
 );
 
+/** BENCH_SERVICE_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles`, profiles the service under load. */
+function serviceNodeArguments(): string[] {
+  return (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(' ').filter((argument) => argument !== '');
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -46,7 +51,7 @@ export async function startServiceProcess(
   if (benchDatabase !== undefined) cleanups.push(benchDatabase.drop);
   const databaseUrl = benchDatabase?.url;
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child: ChildProcess = spawn(process.execPath, [...serviceNodeArguments(), '--import', 'tsx', MAIN], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       PATH: process.env['PATH'],

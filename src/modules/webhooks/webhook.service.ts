@@ -275,6 +275,10 @@ export class WebhookService {
    */
   async acceptEvent(event: QueuedEvent): Promise<number> {
     const tenantId = event.envelope.tenantid;
+    // Most events concern no endpoint: one read settles that, without a transaction or an inbox row.
+    // An endpoint created after this read was not subscribed when the event happened.
+    const subscribed = await findSubscribedEndpoints(this.database, tenantId, event.type);
+    if (!subscribed.some((endpoint) => endpointMatches(endpoint, event.envelope))) return 0;
     const queued = await this.database.transaction(async (tx) => {
       if (!(await recordInInbox(tx, WEBHOOK_CONSUMER_GROUP, event.id))) return 0;
       const endpoints = await findSubscribedEndpoints(tx, tenantId, event.type);

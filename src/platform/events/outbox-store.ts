@@ -30,8 +30,10 @@ export async function sequencePending(tx: Queryable, batchSizeMax: number): Prom
     [batchSizeMax],
   );
   if (pending.rows.length === 0) return 0;
+  // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
   const head = await tx.query<{ last_sequence: number }>(
-    'UPDATE event_log_head SET last_sequence = last_sequence + $1 RETURNING last_sequence',
+    `UPDATE event_log_head SET last_sequence = last_sequence + $1
+     RETURNING last_sequence, pg_notify('${EVENT_LOG_CHANNEL}', last_sequence::text)`,
     [pending.rows.length],
   );
   const last = (head.rows[0] as { last_sequence: number }).last_sequence;
@@ -42,7 +44,6 @@ export async function sequencePending(tx: Queryable, batchSizeMax: number): Prom
       WHERE o.position = assigned.position`,
     [pending.rows.map((row) => row.position), pending.rows.map((_, index) => first + index)],
   );
-  await tx.query(`SELECT pg_notify('${EVENT_LOG_CHANNEL}', $1)`, [String(last)]);
   return pending.rows.length;
 }
 
