@@ -7,7 +7,7 @@ import { startServiceProcess } from '../support/service-process.js';
 import { atRate, type LatencySummary, round, summarise, waitUntil } from '../support/stats.js';
 
 /** The load: changes per second, for this long, per broker. */
-const CHANGES_PER_SECOND = 200;
+const CHANGES_PER_SECOND = Number(process.env['BENCH_CHANGES_PER_SECOND'] ?? 200);
 const DURATION_MS = 8_000;
 const DRAIN_TIMEOUT_MS = 15_000;
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
