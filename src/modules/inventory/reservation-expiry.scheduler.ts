@@ -1,4 +1,5 @@
 import type { Database } from '../../platform/db/database.js';
+import { WakeTimer } from '../../platform/wake-timer.js';
 import { nextPendingExpiry } from './reservation.repository.js';
 import type { ReservationService } from './reservation.service.js';
 
@@ -26,12 +27,7 @@ export interface ExpiryLogger {
  * whatever expired while the process was down. Safe with several instances (SKIP LOCKED).
  */
 export class ReservationExpiryScheduler {
-  #timer: NodeJS.Timeout | undefined;
-  #wakeAt = Number.POSITIVE_INFINITY;
-  #running: Promise<void> | undefined;
-  /** A wake that arrived during a sweep, whose view of the next expiry may predate it. */
-  #wokenWhileRunning = false;
-  #stopped = true;
+  readonly #timer = new WakeTimer(() => this.#sweep(), EXPIRY_SLEEP_MAX_MS);
 
   constructor(
     private readonly database: Database,
@@ -40,53 +36,23 @@ export class ReservationExpiryScheduler {
   ) {}
 
   start(): void {
-    this.#stopped = false;
-    this.#schedule(0);
+    this.#timer.start();
   }
 
   /** A reservation expiring at `expiresAt` was created: wake for it if that is sooner. */
   notify(expiresAt: Date): void {
-    if (this.#stopped) return;
-    if (expiresAt.getTime() < this.#wakeAt) this.#schedule(expiresAt.getTime() - Date.now());
+    this.#timer.wakeIn(expiresAt.getTime() - Date.now());
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
-  }
-
-  #schedule(delayMs: number): void {
-    if (this.#stopped) return;
-    const boundedMs = Math.min(Math.max(delayMs, 0), EXPIRY_SLEEP_MAX_MS);
-    clearTimeout(this.#timer);
-    this.#wakeAt = Date.now() + boundedMs;
-    this.#timer = setTimeout(() => this.#wake(), boundedMs);
-    this.#timer.unref();
-  }
-
-  #wake(): void {
-    this.#timer = undefined;
-    this.#wakeAt = Number.POSITIVE_INFINITY;
-    if (this.#running !== undefined) {
-      this.#wokenWhileRunning = true;
-      return;
-    }
-    this.#running = this.#sweep().finally(() => {
-      this.#running = undefined;
-      if (this.#wokenWhileRunning) {
-        this.#wokenWhileRunning = false;
-        this.#schedule(0);
-      }
-    });
+    await this.#timer.stop();
   }
 
   async #sweep(): Promise<void> {
     try {
       let expiredTotal = 0;
       let drained = false;
-      for (let batch = 0; batch < EXPIRY_BATCHES_PER_WAKE_MAX && !this.#stopped; batch += 1) {
+      for (let batch = 0; batch < EXPIRY_BATCHES_PER_WAKE_MAX; batch += 1) {
         const expired = await this.reservations.expireDue(EXPIRY_BATCH_SIZE_MAX);
         expiredTotal += expired;
         if (expired < EXPIRY_BATCH_SIZE_MAX) {
@@ -95,13 +61,15 @@ export class ReservationExpiryScheduler {
         }
       }
       if (expiredTotal > 0) this.logger.info({ expired: expiredTotal }, 'reservations expired');
-      if (!drained) return this.#schedule(0);
+      if (!drained) return this.#timer.scheduleIn(0);
       const next = await nextPendingExpiry(this.database);
-      if (next === undefined) return this.#schedule(EXPIRY_SLEEP_MAX_MS);
-      this.#schedule(Math.max(next.getTime() - Date.now(), expiredTotal === 0 ? EXPIRY_SLEEP_MIN_MS : 0));
+      if (next === undefined) return this.#timer.scheduleIn(EXPIRY_SLEEP_MAX_MS);
+      this.#timer.scheduleIn(
+        Math.max(next.getTime() - Date.now(), expiredTotal === 0 ? EXPIRY_SLEEP_MIN_MS : 0),
+      );
     } catch (error) {
       this.logger.error({ err: error }, 'reservation expiry sweep failed; retrying');
-      this.#schedule(EXPIRY_RETRY_AFTER_ERROR_MS);
+      this.#timer.scheduleIn(EXPIRY_RETRY_AFTER_ERROR_MS);
     }
   }
 }

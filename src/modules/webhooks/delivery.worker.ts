@@ -1,5 +1,6 @@
 import type { Database } from '../../platform/db/database.js';
 import { newId } from '../../platform/ids.js';
+import { WakeTimer } from '../../platform/wake-timer.js';
 import {
   afterFailedAttempt,
   assertValidSchedule,
@@ -86,10 +87,7 @@ export function assertValidTuning(tuning: DeliveryTuning): void {
 export class DeliveryWorker {
   readonly #inFlight = new Set<Promise<void>>();
   #tuning: DeliveryTuning;
-  #timer: NodeJS.Timeout | undefined;
-  #wakeAt = Number.POSITIVE_INFINITY;
-  #running: Promise<void> | undefined;
-  #wokenWhileRunning = false;
+  readonly #timer = new WakeTimer(() => this.#cycle(), WORKER_SLEEP_MAX_MS);
   #stopped = true;
 
   constructor(
@@ -116,51 +114,19 @@ export class DeliveryWorker {
 
   start(): void {
     this.#stopped = false;
-    this.#schedule(0);
+    this.#timer.start();
   }
 
   /** Something became due (queued, re-queued, an attempt finished): look now. */
   notify(): void {
-    if (this.#stopped) return;
-    if (this.#running !== undefined) {
-      this.#wokenWhileRunning = true;
-      return;
-    }
-    if (this.#wakeAt > Date.now()) this.#schedule(0);
+    this.#timer.wakeIn(0);
   }
 
   /** Stops claiming and waits for the attempts in flight, each bounded by the request timeout. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
+    await this.#timer.stop();
     await Promise.allSettled([...this.#inFlight]);
-  }
-
-  #schedule(delayMs: number): void {
-    if (this.#stopped) return;
-    const boundedMs = Math.min(Math.max(delayMs, 0), WORKER_SLEEP_MAX_MS);
-    clearTimeout(this.#timer);
-    this.#wakeAt = Date.now() + boundedMs;
-    this.#timer = setTimeout(() => this.#wake(), boundedMs);
-    this.#timer.unref();
-  }
-
-  #wake(): void {
-    this.#timer = undefined;
-    this.#wakeAt = Number.POSITIVE_INFINITY;
-    if (this.#running !== undefined) {
-      this.#wokenWhileRunning = true;
-      return;
-    }
-    this.#running = this.#cycle().finally(() => {
-      this.#running = undefined;
-      if (this.#wokenWhileRunning) {
-        this.#wokenWhileRunning = false;
-        this.#schedule(0);
-      }
-    });
   }
 
   async #cycle(): Promise<void> {
@@ -183,11 +149,13 @@ export class DeliveryWorker {
       }
       if (claimed.length === free || this.#stopped) return;
       const next = await nextDueAt(this.database, ORDER_HOLD_STRIKES_MAX);
-      if (next === null) return this.#schedule(WORKER_SLEEP_MAX_MS);
-      this.#schedule(Math.max(next.getTime() - Date.now(), claimed.length === 0 ? WORKER_SLEEP_MIN_MS : 0));
+      if (next === null) return this.#timer.scheduleIn(WORKER_SLEEP_MAX_MS);
+      this.#timer.scheduleIn(
+        Math.max(next.getTime() - Date.now(), claimed.length === 0 ? WORKER_SLEEP_MIN_MS : 0),
+      );
     } catch (error) {
       this.logger.error({ err: error }, 'webhook delivery cycle failed; retrying');
-      this.#schedule(WORKER_RETRY_AFTER_ERROR_MS);
+      this.#timer.scheduleIn(WORKER_RETRY_AFTER_ERROR_MS);
     }
   }
 
