@@ -1,7 +1,15 @@
 import { once } from 'node:events';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
 import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
-import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import {
+  type Broker,
+  type BrokerConnectionOptions,
+  type BrokerLogger,
+  type BrokerMessage,
+  CONSUMER_GROUP_PATTERN,
+  type MessageHandler,
+  type Subscription,
+} from './broker.js';
 import { isCloudEvent } from './cloud-event.js';
 
 export const AMQP_EXCHANGE = 'inventory';
@@ -16,13 +24,8 @@ const RECONNECT_DELAY_MAX_MS = 15_000;
 const SUBSCRIPTION_CLOSE_WAIT_MS = 5_000;
 const SEQUENCE_HEADER = 'omnistock-sequence';
 const BINDING_KEY = 'inventory.#';
-const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface AmqpBrokerOptions {
-  url: string;
-  connectTimeoutMs: number;
-  publishTimeoutMs: number;
-  logger: BrokerLogger;
+export interface AmqpBrokerOptions extends BrokerConnectionOptions {
   exchange?: string;
   queuePrefix?: string;
   redeliveryDelayMs?: number;
@@ -76,7 +79,7 @@ export class AmqpBroker implements Broker {
   async consume(group: string, handler: MessageHandler): Promise<Subscription> {
     const model = this.#model;
     if (this.#closed || model === undefined) throw new Error('RabbitMQ is not connected; retry later');
-    if (!GROUP_NAME_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
+    if (!CONSUMER_GROUP_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
     const subscription = new AmqpSubscription({
       exchange: this.#exchange,
       queue: `${this.#options.queuePrefix ?? AMQP_QUEUE_PREFIX}${group}`,

@@ -44,6 +44,19 @@ export interface Broker {
 
 export type BrokerKind = 'memory' | 'nats' | 'redis' | 'amqp';
 
+/** A consumer group name valid as a NATS durable name, a Redis consumer group and an AMQP queue name alike. */
+export const CONSUMER_GROUP_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** What every adapter is made with; each adds its own options. */
+export interface BrokerConnectionOptions {
+  url: string;
+  /** Bounds the first connection; afterwards the adapters reconnect on their own. */
+  connectTimeoutMs: number;
+  /** A publish not acknowledged by then rejects, and the caller retries it. */
+  publishTimeoutMs: number;
+  logger: BrokerLogger;
+}
+
 /** What adapters log through: connection changes, retries, failures. */
 export interface BrokerLogger {
   info(details: object, message: string): void;

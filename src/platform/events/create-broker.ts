@@ -1,17 +1,12 @@
 import { AmqpBroker } from './amqp-broker.js';
-import type { Broker, BrokerLogger } from './broker.js';
+import type { Broker, BrokerConnectionOptions } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
 import { NatsBroker } from './nats-broker.js';
 import { REDIS_STREAM_LENGTH_MAX, RedisBroker } from './redis-broker.js';
 
-export interface CreateBrokerOptions {
-  /** Bounds the first connection; afterwards the adapters reconnect on their own. */
-  connectTimeoutMs: number;
-  /** A publish not acknowledged by then rejects, and the caller retries it. */
-  publishTimeoutMs: number;
+export interface CreateBrokerOptions extends Omit<BrokerConnectionOptions, 'url'> {
   /** Messages kept by NATS and Redis; a group lagging further behind loses the oldest. */
   streamLengthMax?: number;
-  logger: BrokerLogger;
 }
 
 /**

@@ -15,7 +15,15 @@ import {
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
-import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import {
+  type Broker,
+  type BrokerConnectionOptions,
+  type BrokerLogger,
+  type BrokerMessage,
+  CONSUMER_GROUP_PATTERN,
+  type MessageHandler,
+  type Subscription,
+} from './broker.js';
 import { isCloudEvent } from './cloud-event.js';
 
 export const NATS_STREAM_NAME = 'INVENTORY';
@@ -40,16 +48,10 @@ const CONSUME_RETRY_DELAY_MAX_MS = 10_000;
 const SUBSCRIPTION_CLOSE_WAIT_MS = 5_000;
 const SEQUENCE_HEADER = 'Omnistock-Sequence';
 const MESSAGE_ID_HEADER = 'Nats-Msg-Id';
-/** Valid as a NATS durable name, a Redis consumer group and an AMQP queue name alike. */
-const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface NatsBrokerOptions {
-  url: string;
-  connectTimeoutMs: number;
-  publishTimeoutMs: number;
+export interface NatsBrokerOptions extends BrokerConnectionOptions {
   /** Oldest messages are discarded beyond this: a group lagging further behind loses them. */
   streamLengthMax: number;
-  logger: BrokerLogger;
   streamName?: string;
   /** Namespaces the subjects, e.g. for tests or deployments sharing one NATS account. */
   subjectPrefix?: string;
@@ -125,7 +127,7 @@ export class NatsBroker implements Broker {
     if (this.#closed || client === undefined || manager === undefined) {
       throw new Error('the NATS broker is not connected');
     }
-    if (!GROUP_NAME_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
+    if (!CONSUMER_GROUP_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
     await this.#ensureConsumer(manager, group);
     const subscription = new NatsSubscription({
       client,

@@ -1,7 +1,15 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
-import type { Broker, BrokerLogger, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import {
+  type Broker,
+  type BrokerConnectionOptions,
+  type BrokerLogger,
+  type BrokerMessage,
+  CONSUMER_GROUP_PATTERN,
+  type MessageHandler,
+  type Subscription,
+} from './broker.js';
 import { isCloudEvent } from './cloud-event.js';
 
 export const REDIS_STREAM_KEY = 'inventory-events';
@@ -17,14 +25,9 @@ const READ_BLOCK_MS = 2_000;
 const CONSUME_RETRY_DELAY_MIN_MS = 100;
 const CONSUME_RETRY_DELAY_MAX_MS = 5_000;
 const SUBSCRIPTION_CLOSE_WAIT_MS = 5_000;
-const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface RedisBrokerOptions {
-  url: string;
-  connectTimeoutMs: number;
-  publishTimeoutMs: number;
+export interface RedisBrokerOptions extends BrokerConnectionOptions {
   streamLengthMax?: number;
-  logger: BrokerLogger;
   streamKey?: string;
   claimIdleMs?: number;
   redeliveryDelayMs?: number;
@@ -111,7 +114,7 @@ export class RedisBroker implements Broker {
   async consume(group: string, handler: MessageHandler): Promise<Subscription> {
     const commands = this.#commands;
     if (this.#closed || commands === undefined) throw new Error('the Redis broker is not connected');
-    if (!GROUP_NAME_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
+    if (!CONSUMER_GROUP_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
     await createGroup(commands, this.#streamKey, group);
     consumersCreated += 1;
     const consumer = `${hostname()}-${process.pid}-${consumersCreated}`;
