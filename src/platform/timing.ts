@@ -22,3 +22,23 @@ export function jitteredBackoffMs(attempts: number, minMs: number, maxMs: number
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempts, 16));
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
+
+/** Operations under way, so that a `close()` can let them settle first (they may still fail). */
+export class InFlight {
+  readonly #pending = new Set<Promise<unknown>>();
+
+  /** Tracks `operation` until it settles and returns it unchanged. */
+  track<T>(operation: Promise<T>): Promise<T> {
+    const settled = operation.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pending.add(settled);
+    void settled.then(() => this.#pending.delete(settled));
+    return operation;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.all(this.#pending);
+  }
+}

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { describeOnEachDatabase } from '../support/test-app.js';
+import { describeOnEachDatabase, OTHER_TENANT_KEY } from '../support/test-app.js';
 
 describeOnEachDatabase('HTTP contract', (harness) => {
   async function outboxCount(): Promise<number> {
@@ -52,6 +52,14 @@ describeOnEachDatabase('HTTP contract', (harness) => {
     expect(inFlight.status).toBe(409);
     expect(inFlight.body.code).toBe('IDEMPOTENCY_REQUEST_IN_PROGRESS');
     expect(inFlight.headers['retry-after']).toBe('1');
+    // The same key in another tenant is another key: a fresh request, not a replay or a 409.
+    const otherTenant = await request('POST', '/api/v1/stores', {
+      body: { id: 'OTH-001', name: 'Other' },
+      headers,
+      key: OTHER_TENANT_KEY,
+    });
+    expect(otherTenant.status).toBe(201);
+    expect(otherTenant.headers['idempotent-replayed']).toBeUndefined();
     const badKey = await request('POST', '/api/v1/reservations', {
       body,
       headers: { 'idempotency-key': 'has space' },

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
-import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
+import { InFlight, jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
 import {
   type Broker,
   type BrokerConnectionOptions,
@@ -43,7 +43,7 @@ export class AmqpBroker implements Broker {
   readonly #options: AmqpBrokerOptions;
   readonly #exchange: string;
   readonly #subscriptions = new Set<AmqpSubscription>();
-  readonly #inFlightPublishes = new Set<Promise<void>>();
+  readonly #inFlightPublishes = new InFlight();
   #model: ChannelModel | undefined;
   #publisher: ConfirmChannel | undefined;
   #reconnectAttempts = 0;
@@ -67,13 +67,7 @@ export class AmqpBroker implements Broker {
       this.#options.publishTimeoutMs,
       'RabbitMQ publisher confirms',
     );
-    const tracked = publishing.catch(() => {});
-    this.#inFlightPublishes.add(tracked);
-    try {
-      await publishing;
-    } finally {
-      this.#inFlightPublishes.delete(tracked);
-    }
+    await this.#inFlightPublishes.track(publishing);
   }
 
   async consume(group: string, handler: MessageHandler): Promise<Subscription> {
@@ -104,7 +98,7 @@ export class AmqpBroker implements Broker {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     await Promise.all([...this.#subscriptions].map((subscription) => subscription.close()));
-    await Promise.all(this.#inFlightPublishes);
+    await this.#inFlightPublishes.settled();
     const model = this.#model;
     this.#model = undefined;
     this.#publisher = undefined;

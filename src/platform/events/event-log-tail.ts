@@ -1,3 +1,4 @@
+import { CoalescingRunner } from '../coalescing-runner.js';
 import type { Database } from '../db/database.js';
 import { EVENT_LOG_CHANNEL, eventLogHead, readEventLog, type SequencedEvent } from './outbox-store.js';
 
@@ -22,8 +23,11 @@ export interface TailLogger {
 export class EventLogTail {
   readonly #listeners = new Set<EventLogListener>();
   #position = 0;
-  #reading: Promise<void> | undefined;
-  #readAgain = false;
+  readonly #reader = new CoalescingRunner(() =>
+    this.#read().catch((error: unknown) =>
+      this.logger.warn({ err: error }, 'reading the event log failed; the sweep retries'),
+    ),
+  );
   #unlisten: (() => Promise<void>) | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #stopped = true;
@@ -58,29 +62,14 @@ export class EventLogTail {
 
   /** Reads what is new now (after a NOTIFY, or when a caller knows the log moved). */
   poke(): void {
-    if (this.#stopped) return;
-    if (this.#reading !== undefined) {
-      this.#readAgain = true;
-      return;
-    }
-    this.#reading = this.#read()
-      .catch((error: unknown) =>
-        this.logger.warn({ err: error }, 'reading the event log failed; the sweep retries'),
-      )
-      .finally(() => {
-        this.#reading = undefined;
-        if (this.#readAgain) {
-          this.#readAgain = false;
-          this.poke();
-        }
-      });
+    if (!this.#stopped) this.#reader.wake();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#sweepTimer);
     await this.#unlisten?.();
-    await this.#reading;
+    await this.#reader.stop();
     this.#listeners.clear();
   }
 

@@ -14,7 +14,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node';
-import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
+import { InFlight, jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
 import {
   type Broker,
   type BrokerConnectionOptions,
@@ -70,7 +70,7 @@ export class NatsBroker implements Broker {
   readonly #streamName: string;
   readonly #subjectPrefix: string;
   readonly #subscriptions = new Set<NatsSubscription>();
-  readonly #inFlightPublishes = new Set<Promise<void>>();
+  readonly #inFlightPublishes = new InFlight();
   #connection: NatsConnection | undefined;
   #client: JetStreamClient | undefined;
   #manager: JetStreamManager | undefined;
@@ -112,13 +112,7 @@ export class NatsBroker implements Broker {
     const client = this.#client;
     if (this.#closed || client === undefined) throw new Error('the NATS broker is not connected');
     const publishing = this.#publishInOrder(client, messages);
-    const tracked = publishing.catch(() => {});
-    this.#inFlightPublishes.add(tracked);
-    try {
-      await publishing;
-    } finally {
-      this.#inFlightPublishes.delete(tracked);
-    }
+    await this.#inFlightPublishes.track(publishing);
   }
 
   async consume(group: string, handler: MessageHandler): Promise<Subscription> {
@@ -148,7 +142,7 @@ export class NatsBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((subscription) => subscription.close()));
-    await Promise.all(this.#inFlightPublishes);
+    await this.#inFlightPublishes.settled();
     const connection = this.#connection;
     this.#connection = undefined;
     this.#client = undefined;

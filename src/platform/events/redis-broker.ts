@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
+import { InFlight, jitteredBackoffMs, sleepUnlessAborted, withTimeout } from '../timing.js';
 import {
   type Broker,
   type BrokerConnectionOptions,
@@ -53,7 +53,7 @@ export class RedisBroker implements Broker {
   readonly #streamKey: string;
   readonly #streamLengthMax: number;
   readonly #subscriptions = new Set<RedisSubscription>();
-  readonly #inFlightPublishes = new Set<Promise<void>>();
+  readonly #inFlightPublishes = new InFlight();
   /** Publishes, group creation and acks; each member blocks on a connection of its own. */
   #commands: Redis | undefined;
   #closed = false;
@@ -102,13 +102,7 @@ export class RedisBroker implements Broker {
         if (results === null || failure) throw failure ?? new Error('the Redis pipeline was aborted');
       },
     );
-    const tracked = publishing.catch(() => {});
-    this.#inFlightPublishes.add(tracked);
-    try {
-      await publishing;
-    } finally {
-      this.#inFlightPublishes.delete(tracked);
-    }
+    await this.#inFlightPublishes.track(publishing);
   }
 
   async consume(group: string, handler: MessageHandler): Promise<Subscription> {
@@ -139,7 +133,7 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((subscription) => subscription.close()));
-    await Promise.all(this.#inFlightPublishes);
+    await this.#inFlightPublishes.settled();
     this.#commands?.disconnect();
     this.#commands = undefined;
   }

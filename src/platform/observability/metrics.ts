@@ -23,12 +23,21 @@ export class Metrics {
   readonly httpRequestDuration: client.Histogram<'method' | 'route' | 'status_code'>;
   readonly brokerPublishes: client.Counter<'broker' | 'result'>;
 
+  #backlogRead: Promise<{ pending: number; oldestPendingAgeSeconds: number }> | undefined;
+
   constructor(sources: {
     backlog: BacklogSource;
     cache: { name: string; counts: CacheCounts };
     breakerState: () => { dependency: string; state: 'closed' | 'half-open' | 'open' | 'isolated' };
   }) {
     client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    // Both backlog gauges are collected in one scrape: they share one query.
+    const readBacklog = () => {
+      this.#backlogRead ??= sources.backlog.backlog().finally(() => {
+        this.#backlogRead = undefined;
+      });
+      return this.#backlogRead;
+    };
     this.httpRequestDuration = new client.Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
       help: 'HTTP request duration by method, route template and status code',
@@ -47,7 +56,7 @@ export class Metrics {
       help: 'Committed events the broker has not acknowledged yet',
       registers: [this.registry],
       async collect() {
-        this.set((await sources.backlog.backlog()).pending);
+        this.set((await readBacklog()).pending);
       },
     });
     new client.Gauge({
@@ -55,7 +64,7 @@ export class Metrics {
       help: 'Age of the oldest event the broker has not acknowledged (0 when none)',
       registers: [this.registry],
       async collect() {
-        this.set((await sources.backlog.backlog()).oldestPendingAgeSeconds);
+        this.set((await readBacklog()).oldestPendingAgeSeconds);
       },
     });
     new client.Counter({
