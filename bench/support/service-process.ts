@@ -15,9 +15,10 @@ export interface ServiceProcess {
 
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 20_000;
+/** The built service (`npm run bench` builds first), as `npm start` runs it: no TypeScript loader in the way. */
 const MAIN = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
-  '../../src/main.ts',
+  '../../dist/main.js',
 );
 
 /** BENCH_SERVICE_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles`, profiles the service under load. */
@@ -37,7 +38,7 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * The service as operators run it — `src/main.ts` in a process of its own — so that the load
+ * The service as operators run it — `dist/main.js` in a process of its own — so that the load
  * generator, the stream client and the subscriber in the bench process do not share its event loop.
  * PostgreSQL (a fresh database) when BENCH_DATABASE_URL or DATABASE_URL is set, PGlite otherwise.
  */
@@ -51,7 +52,7 @@ export async function startServiceProcess(
   if (benchDatabase !== undefined) cleanups.push(benchDatabase.drop);
   const databaseUrl = benchDatabase?.url;
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [...serviceNodeArguments(), '--import', 'tsx', MAIN], {
+  const child: ChildProcess = spawn(process.execPath, [...serviceNodeArguments(), MAIN], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       PATH: process.env['PATH'],
