@@ -195,6 +195,8 @@ async function assemble(
       retryDelayMaxMs: config.brokerRetryDelayMaxMs,
       onPublish: (outcome, count) =>
         metrics.brokerPublishes.inc({ broker: broker.name, result: outcome }, count),
+      // What this process sequenced reaches its own streams without a NOTIFY and a read back.
+      onSequenced: (sequenced) => tail.offer(sequenced),
     },
     logger.child({ component: 'outbox-relay' }),
   );

@@ -65,6 +65,17 @@ export class EventLogTail {
     if (!this.#stopped) this.#reader.wake();
   }
 
+  /**
+   * Committed events this process just sequenced: handed to listeners at once, without reading them
+   * back, when they continue the log where this tail stands. Otherwise (another instance sequenced
+   * in between) the tail reads the log, which keeps listeners in sequence order without gaps.
+   */
+  offer(events: readonly SequencedEvent[]): void {
+    if (this.#stopped || events.length === 0) return;
+    if ((events[0] as SequencedEvent).sequence === this.#position + 1) this.#deliver(events);
+    else this.poke();
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#sweepTimer);
@@ -81,15 +92,21 @@ export class EventLogTail {
         limit: this.options.batchSizeMax,
       });
       if (events.length === 0) return;
-      this.#position = (events.at(-1) as SequencedEvent).sequence;
-      for (const listener of this.#listeners) {
-        try {
-          listener(events);
-        } catch (error) {
-          this.logger.warn({ err: error }, 'an event log listener failed');
-        }
-      }
+      // Events offered while the read was under way were delivered already.
+      const unseen = events.filter((event) => event.sequence > this.#position);
+      if (unseen.length > 0) this.#deliver(unseen);
       if (events.length < this.options.batchSizeMax) return;
+    }
+  }
+
+  #deliver(events: readonly SequencedEvent[]): void {
+    this.#position = (events.at(-1) as SequencedEvent).sequence;
+    for (const listener of this.#listeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'an event log listener failed');
+      }
     }
   }
 }

@@ -41,6 +41,8 @@ export interface OutboxRelayOptions {
   retryDelayMaxMs: number;
   /** Told of every publish attempt's outcome (metrics). */
   onPublish?: (outcome: 'acknowledged' | 'failed', events: number) => void;
+  /** Told of the events this process sequenced, in order, once they are committed (the local tail). */
+  onSequenced?: (events: readonly SequencedEvent[]) => void;
 }
 
 export interface RelayLogger {
@@ -189,8 +191,9 @@ export class OutboxRelay {
         sequencePending(db, this.options.batchSizeMax),
       );
       if (sequenced === undefined) return this.#wakeSoon(this.#sequencer);
+      if (sequenced.length > 0) this.options.onSequenced?.(sequenced);
       // A short batch took everything committed: a later commit wakes us again.
-      if (sequenced < this.options.batchSizeMax) return;
+      if (sequenced.length < this.options.batchSizeMax) return;
     }
   }
 

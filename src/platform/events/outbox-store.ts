@@ -20,31 +20,32 @@ export interface OutboxBacklog {
 }
 
 /**
- * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, and
- * announces the new head. Rows of one aggregate commit in outbox order (each writer holds the
- * aggregate's row lock until it commits), so the sequence preserves per-aggregate order.
+ * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
+ * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
+ * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
+ * sequence preserves per-aggregate order. One statement: this runs after every commit, and round
+ * trips are what a loaded machine pays for.
  */
-export async function sequencePending(tx: Queryable, batchSizeMax: number): Promise<number> {
-  const pending = await tx.query<{ position: number }>(
-    `SELECT position FROM outbox_events WHERE sequence IS NULL ORDER BY position LIMIT $1 FOR UPDATE`,
+export async function sequencePending(tx: Queryable, batchSizeMax: number): Promise<SequencedEvent[]> {
+  // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
+  const result = await tx.query<SequencedEvent>(
+    `WITH pending AS (
+       SELECT position, row_number() OVER (ORDER BY position) AS rank
+         FROM (SELECT position FROM outbox_events WHERE sequence IS NULL
+                ORDER BY position LIMIT $1 FOR UPDATE) AS locked
+     ), head AS (
+       UPDATE event_log_head SET last_sequence = last_sequence + (SELECT count(*) FROM pending)
+        WHERE EXISTS (SELECT 1 FROM pending)
+        RETURNING last_sequence - (SELECT count(*) FROM pending) AS before,
+                  pg_notify('${EVENT_LOG_CHANNEL}', last_sequence::text)
+     )
+     UPDATE outbox_events AS o SET sequence = head.before + pending.rank
+       FROM pending, head
+      WHERE o.position = pending.position
+     RETURNING o.id, o.tenant_id, o.sequence, o.envelope`,
     [batchSizeMax],
   );
-  if (pending.rows.length === 0) return 0;
-  // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
-  const head = await tx.query<{ last_sequence: number }>(
-    `UPDATE event_log_head SET last_sequence = last_sequence + $1
-     RETURNING last_sequence, pg_notify('${EVENT_LOG_CHANNEL}', last_sequence::text)`,
-    [pending.rows.length],
-  );
-  const last = (head.rows[0] as { last_sequence: number }).last_sequence;
-  const first = last - pending.rows.length + 1;
-  await tx.query(
-    `UPDATE outbox_events AS o SET sequence = assigned.sequence
-       FROM unnest($1::bigint[], $2::bigint[]) AS assigned(position, sequence)
-      WHERE o.position = assigned.position`,
-    [pending.rows.map((row) => row.position), pending.rows.map((_, index) => first + index)],
-  );
-  return pending.rows.length;
+  return result.rows.sort((left, right) => Number(left.sequence) - Number(right.sequence));
 }
 
 /** The oldest sequenced events no broker has acknowledged yet, in sequence order. */

@@ -1,0 +1,97 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/platform/db/database.js';
+import { EventLogTail } from '../../src/platform/events/event-log-tail.js';
+import { appendToOutbox } from '../../src/platform/events/outbox.js';
+import { type SequencedEvent, sequencePending } from '../../src/platform/events/outbox-store.js';
+import { createTestDatabase, type DatabaseKind, postgresAvailable } from '../support/test-app.js';
+
+const quiet = { warn: () => {} };
+/** Small, so that a read back spans several pages. */
+const TAIL_BATCH_SIZE_MAX = 3;
+
+async function commitEvents(database: Database, count: number): Promise<void> {
+  await database.transaction((tx) =>
+    appendToOutbox(
+      tx,
+      Array.from({ length: count }, (_, index) => ({
+        type: 'stock.updated',
+        tenantId: 'tail-test',
+        aggregateType: 'stock_level',
+        aggregateId: `level-${index}`,
+        subject: `stock/level-${index}`,
+        correlationId: 'tail-test',
+        data: { index },
+      })),
+    ),
+  );
+}
+
+/** Sequences what committed, as the relay of some instance would. */
+async function sequence(database: Database): Promise<SequencedEvent[]> {
+  return database.transaction((tx) => sequencePending(tx, 100));
+}
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
+  describe.skipIf(kind === 'postgres' && !postgresAvailable())(`event log tail [${kind}]`, () => {
+    let database: Database;
+    let drop: () => Promise<void>;
+    let tail: EventLogTail;
+    const received: number[] = [];
+
+    beforeAll(async () => {
+      ({ database, drop } = await createTestDatabase(kind));
+      // No sweep during the test: every delivery comes from an offer, a NOTIFY or an explicit poke.
+      tail = new EventLogTail(
+        database,
+        { batchSizeMax: TAIL_BATCH_SIZE_MAX, sweepIntervalMs: 600_000 },
+        quiet,
+      );
+      await tail.start();
+      tail.subscribe((events) => received.push(...events.map((event) => event.sequence)));
+    });
+    afterAll(async () => {
+      await tail.stop();
+      await drop();
+    });
+
+    it('hands events this process sequenced to listeners at once, without reading them back', async () => {
+      await commitEvents(database, 4);
+      const sequenced = await sequence(database);
+      expect(sequenced.map((event) => event.sequence)).toEqual([1, 2, 3, 4]);
+      tail.offer(sequenced);
+      // Synchronously: no query stood between the offer and the listeners.
+      expect(received).toEqual([1, 2, 3, 4]);
+      expect(tail.position).toBe(4);
+    });
+
+    it('reads the log back when another instance sequenced in between, in order and without gaps', async () => {
+      await commitEvents(database, 5);
+      await sequence(database); // another instance: 5–9, offered to nobody here
+      await commitEvents(database, 2);
+      const ours = await sequence(database); // 10–11
+      tail.offer(ours);
+      await until(() => received.length === 11);
+      expect(received).toEqual(Array.from({ length: 11 }, (_, index) => index + 1));
+    });
+
+    it('delivers each event once when an offer and a read race', async () => {
+      await commitEvents(database, 7);
+      const sequenced = await sequence(database); // 12–18
+      tail.poke(); // a read starts (as after a NOTIFY) …
+      tail.offer(sequenced); // … and the same events are offered while it is under way
+      tail.offer(sequenced); // a repeated offer changes nothing either
+      await sleep(200);
+      await until(() => received.length >= 18);
+      expect(received).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
+    });
+  });
+}
