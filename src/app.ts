@@ -20,10 +20,12 @@ import { LruCacheStore } from './platform/cache/lru-cache-store.js';
 import { ReadThroughCache } from './platform/cache/read-through-cache.js';
 import { RedisCacheStore } from './platform/cache/redis-cache-store.js';
 import { lockDataDir } from './platform/db/data-dir-lock.js';
-import type { Database } from './platform/db/database.js';
+import { type Database, isConnectivityError } from './platform/db/database.js';
 import { isFullyMigrated, loadMigrations, migrate } from './platform/db/migrator.js';
 import { PgDatabase } from './platform/db/pg-database.js';
 import { PgliteDatabase } from './platform/db/pglite-database.js';
+import { DatabaseUnavailableError, ResilientDatabase } from './platform/db/resilient-database.js';
+import { BROKER_POLICY, DATABASE_POLICY } from './platform/dependency-policies.js';
 import type { Broker } from './platform/events/broker.js';
 import type { CloudEvent } from './platform/events/cloud-event.js';
 import { committedOutbox } from './platform/events/committed-outbox.js';
@@ -35,6 +37,8 @@ import { backlog, purgePublishedEvents } from './platform/events/outbox-store.js
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
 import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
+import { registerLoadShedding } from './platform/http/load-shedding.js';
+import { AppError, HttpErrors } from './platform/http/problem.js';
 import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
@@ -45,14 +49,15 @@ const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 /** Rows one maintenance pass deletes from a table; a backlog goes over several passes. */
 const MAINTENANCE_BATCH_SIZE_MAX = 50_000;
 const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
-const DATABASE_CONNECT_TIMEOUT_MS = 5_000;
 const CACHE_CONNECT_WAIT_MS = 2_000;
-const BROKER_CONNECT_TIMEOUT_MS = 10_000;
-const RELAY_BREAKER_THRESHOLD = 5;
+/** How long past its TTL a cached read may be served, marked stale, while the database is down. */
+const CACHE_STALE_IF_ERROR_SECONDS = 300;
 /** What graceful shutdown gives the relay to publish what is still pending. */
 const RELAY_FLUSH_TIMEOUT_MS = 5_000;
 const EVENT_LOG_TAIL_SWEEP_INTERVAL_MS = 5_000;
 const EVENT_LOG_TAIL_BATCH_SIZE_MAX = 500;
+/** Answer while draining: probes and scrapes must see the instance as it is. */
+const OPERATIONAL_ROUTES = new Set(['/health', '/ready', '/metrics']);
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export interface AppOptions {
@@ -96,10 +101,21 @@ export async function buildApp(options: AppOptions): Promise<App> {
 async function assemble(
   config: Config,
   logger: Logger,
-  database: Database,
+  givenDatabase: Database,
   givenBroker: Broker | undefined,
   releaseDatabase?: () => Promise<void>,
 ): Promise<App> {
+  const resilientDatabase =
+    givenDatabase.kind === 'postgres'
+      ? new ResilientDatabase(givenDatabase, {
+          ...DATABASE_POLICY,
+          callsInFlightMax: config.databasePoolSizeMax * DATABASE_POLICY.callsInFlightPerConnection,
+          onBreakerStateChange: (state) =>
+            logger.warn({ dependency: 'database', state }, 'database circuit breaker'),
+        })
+      : undefined;
+  // PGlite runs in the process: nothing to be unreachable, one connection that queues by itself.
+  const database: Database = resilientDatabase ?? givenDatabase;
   const migrations = await loadMigrations();
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
@@ -114,7 +130,12 @@ async function assemble(
   if (!(await cacheStore.ready(CACHE_CONNECT_WAIT_MS))) {
     logger.warn({ cache: cacheStore.name }, 'cache not reachable yet: reads go to the database until it is');
   }
-  const availabilityCache = new ReadThroughCache(cacheStore, config.cacheTtlSeconds);
+  const availabilityCache = new ReadThroughCache(cacheStore, {
+    ttlSeconds: config.cacheTtlSeconds,
+    staleIfErrorSeconds: CACHE_STALE_IF_ERROR_SECONDS,
+    // While the database cannot be reached, the last known availability beats an error page.
+    serveStaleOn: (error) => error instanceof DatabaseUnavailableError || isConnectivityError(error),
+  });
   const stock = new StockService(database, products, stores, availabilityCache);
   products.setDeletionGuard(stock);
   const reservations = new ReservationService(database, {
@@ -155,7 +176,7 @@ async function assemble(
   const broker =
     givenBroker ??
     createBroker(config.brokerUrl, {
-      connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: BROKER_POLICY.connectTimeoutMs,
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       logger: logger.child({ component: 'broker' }),
     });
@@ -180,7 +201,12 @@ async function assemble(
       },
     },
     cache: { name: cacheStore.name, counts: availabilityCache },
-    breakerState: () => ({ dependency: `broker_${broker.name}`, state: relay.breakerState }),
+    breakerStates: () => [
+      { dependency: `broker_${broker.name}`, state: relay.breakerState },
+      ...(resilientDatabase === undefined
+        ? []
+        : [{ dependency: 'database', state: resilientDatabase.breakerState }]),
+    ],
   });
   const relay = new OutboxRelay(
     database,
@@ -190,7 +216,7 @@ async function assemble(
       sweepIntervalMs: config.outboxSweepIntervalMs,
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       exclusivity: database.kind === 'postgres' ? 'advisory-lock' : 'single-process',
-      breakerThreshold: RELAY_BREAKER_THRESHOLD,
+      breakerThreshold: BROKER_POLICY.breakerThreshold,
       breakerHalfOpenAfterMs: config.brokerBreakerHalfOpenAfterMs,
       retryDelayMaxMs: config.brokerRetryDelayMaxMs,
       onPublish: (outcome, count) =>
@@ -231,6 +257,18 @@ async function assemble(
     requestTimeoutMs: config.requestTimeoutMs,
     version: VERSION,
   });
+  // Draining: requests already admitted finish; new ones (on kept-alive connections) are told to go
+  // elsewhere. Liveness still answers: a draining instance is not a dead one.
+  server.addHook('onRequest', async (request, reply) => {
+    if (!shuttingDown || OPERATIONAL_ROUTES.has(request.routeOptions.url ?? '')) return;
+    reply.header('connection', 'close');
+    throw new AppError(
+      HttpErrors.unavailable,
+      'This instance is shutting down; retry',
+      {},
+      { 'retry-after': '1' },
+    );
+  });
   server.addHook('onResponse', async (request, reply) => {
     metrics.httpRequestDuration.observe(
       {
@@ -259,6 +297,7 @@ async function assemble(
   });
   await server.register(
     async (api) => {
+      await registerLoadShedding(api, { eventLoopDelayMaxMs: config.loadShedEventLoopDelayMaxMs });
       registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
       registerIdempotency(api, {
         database,
@@ -340,7 +379,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Owne
       connectionString: config.databaseUrl,
       poolSizeMax: config.databasePoolSizeMax,
       statementTimeoutMs: config.databaseStatementTimeoutMs,
-      connectionTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS,
+      connectionTimeoutMs: DATABASE_POLICY.connectTimeoutMs,
       applicationName: 'omnistock',
     });
     return { database, release: async () => {} };

@@ -31,6 +31,7 @@ export interface Config {
   webhookAllowPrivateTargets: boolean;
   webhookTimeoutMs: number;
   eventRetentionDays: number;
+  loadShedEventLoopDelayMaxMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -93,6 +94,8 @@ export function loadConfig(environment: Environment = process.env): Config {
     webhookAllowPrivateTargets: reader.boolean('WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
     webhookTimeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
     eventRetentionDays: reader.integer('EVENT_RETENTION_DAYS', 30, 1, 3_650),
+    // 0 turns shedding off; below ~50 ms ordinary garbage collection would trip it.
+    loadShedEventLoopDelayMaxMs: reader.integerOrOff('LOAD_SHED_EVENT_LOOP_DELAY_MS', 500, 50, 60_000),
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
@@ -121,6 +124,12 @@ class EnvironmentReader {
       return fallback;
     }
     return parsed;
+  }
+
+  /** A whole number in range, or 0 for "off". */
+  integerOrOff(name: string, fallback: number, minimum: number, maximum: number): number {
+    if (this.raw(name) === '0') return 0;
+    return this.integer(name, fallback, minimum, maximum);
   }
 
   boolean(name: string, fallback: boolean): boolean {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { sleep, unreachable } from './broker-support.js';
 
@@ -33,6 +33,8 @@ export class ServerProcess {
     private readonly args: readonly string[],
     private readonly logPath: string,
     private readonly environment: NodeJS.ProcessEnv = {},
+    /** Run as another user (PostgreSQL refuses to run as root). */
+    private readonly identity: { uid: number; gid: number } | undefined = undefined,
   ) {}
 
   /** Starts the server and resolves once its port accepts connections. */
@@ -43,6 +45,7 @@ export class ServerProcess {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.environment },
+      ...this.identity,
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -57,11 +60,24 @@ export class ServerProcess {
     }
   }
 
+  /**
+   * SIGSTOP to the server and every process under it: it keeps its sockets open and answers
+   * nothing. The tree, not just the group: PostgreSQL puts each backend in a session of its own.
+   */
+  pause(): void {
+    if (this.#child?.pid !== undefined) signalTree(this.#child.pid, 'SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.#child?.pid !== undefined) signalTree(this.#child.pid, 'SIGCONT');
+  }
+
   /** Sends `signal` to the server's process group and waits (bounded) for it to exit. */
   async stop(signal: NodeJS.Signals, exitTimeoutMs = 15_000): Promise<void> {
     const child = this.#child;
     if (child?.pid === undefined) return;
     this.#child = undefined;
+    signalTree(child.pid, 'SIGCONT'); // a paused server cannot act on a termination signal
     signalGroup(child.pid, signal);
     const exited = await Promise.race([
       this.#exited.then(() => true),
@@ -72,6 +88,32 @@ export class ServerProcess {
     const deadline = Date.now() + exitTimeoutMs;
     while (groupAlive(child.pid) && Date.now() < deadline) await sleep(50);
     if (groupAlive(child.pid)) signalGroup(child.pid, 'SIGKILL');
+  }
+}
+
+/** Signals `pid` and its descendants (read from /proc), parents first. */
+function signalTree(pid: number, signal: NodeJS.Signals): void {
+  const childrenOf = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent pid is the 2nd field after the parenthesised command name.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      childrenOf.set(parent, [...(childrenOf.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const pending = [pid];
+  while (pending.length > 0) {
+    const next = pending.shift() as number;
+    try {
+      process.kill(next, signal);
+    } catch {
+      // Already gone.
+    }
+    pending.push(...(childrenOf.get(next) ?? []));
   }
 }
 

@@ -62,6 +62,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     demoData: false,
     logLevel: 'silent',
     databasePoolSizeMax: 20,
+    // A loaded test machine's event loop lags; shedding is tested where it is switched on.
+    loadShedEventLoopDelayMaxMs: 0,
     ...overrides,
   };
 }

@@ -274,7 +274,14 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           response: withProblems({ 200: ProductAvailability }),
         },
       },
-      async (request) => stock.productAvailability(request.context.tenantId, request.params.productId),
+      async (request, reply) => {
+        const read = await stock.productAvailability(request.context.tenantId, request.params.productId);
+        // RFC 9211: the client learns the answer is the last one known, not a current one.
+        if (read.stale) {
+          reply.header('cache-status', `omnistock; hit; ttl=${-read.staleForSeconds}; detail=stale-if-error`);
+        }
+        return read.value;
+      },
     );
   };
 }

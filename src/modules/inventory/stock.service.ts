@@ -1,4 +1,4 @@
-import type { ReadThroughCache } from '../../platform/cache/read-through-cache.js';
+import type { CacheRead, ReadThroughCache } from '../../platform/cache/read-through-cache.js';
 import type { Database, Queryable, Transaction } from '../../platform/db/database.js';
 import type { CloudEvent } from '../../platform/events/cloud-event.js';
 import { versionConflict } from '../../platform/http/etag.js';
@@ -146,10 +146,11 @@ export class StockService implements ProductDeletionGuard {
 
   /**
    * The customer view: what can be bought where. Served from the cache; every event that changes it
-   * drops the entry (see `availabilityCacheKeysOf`), so a read after a change is fresh.
+   * drops the entry (see `availabilityCacheKeysOf`), so a read after a change is fresh. While the
+   * database cannot be reached, the last value read is served marked stale.
    */
-  async productAvailability(tenantId: string, productId: string): Promise<ProductAvailability> {
-    return this.availabilityCache.get(availabilityCacheKey(tenantId, productId), () =>
+  async productAvailability(tenantId: string, productId: string): Promise<CacheRead<ProductAvailability>> {
+    return this.availabilityCache.read(availabilityCacheKey(tenantId, productId), () =>
       this.#loadProductAvailability(tenantId, productId),
     );
   }

@@ -2,9 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { LruCacheStore } from './lru-cache-store.js';
 import { ReadThroughCache } from './read-through-cache.js';
 
+class Unreachable extends Error {}
+const OPTIONS = {
+  ttlSeconds: 30,
+  staleIfErrorSeconds: 300,
+  serveStaleOn: (error: unknown) => error instanceof Unreachable,
+};
+
 describe('read-through cache', () => {
   it('collapses concurrent misses of one key into one load', async () => {
-    const cache = new ReadThroughCache(new LruCacheStore(), 30);
+    const cache = new ReadThroughCache(new LruCacheStore(), OPTIONS);
     let loads = 0;
     const load = async () => {
       loads += 1;
@@ -20,7 +27,7 @@ describe('read-through cache', () => {
   });
 
   it('does not store a value loaded across an invalidation', async () => {
-    const cache = new ReadThroughCache(new LruCacheStore(), 30);
+    const cache = new ReadThroughCache(new LruCacheStore(), OPTIONS);
     let version = 1;
     let release: () => void = () => {};
     const slowLoad = () =>
@@ -43,5 +50,35 @@ describe('read-through cache', () => {
     expect(await store.get('k')).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(await store.get('k')).toBeUndefined();
+  });
+
+  it('serves a value past its freshness, marked stale, only while loading fails as unreachable', async () => {
+    const cache = new ReadThroughCache(new LruCacheStore(), { ...OPTIONS, ttlSeconds: 0.05 });
+    await cache.get('k', async () => 1);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const stale = await cache.read('k', async () => {
+      throw new Unreachable('database down');
+    });
+    expect(stale).toMatchObject({ value: 1, stale: true });
+    expect(cache.staleHits).toBe(1);
+    // Any other failure is the caller's to see.
+    await expect(
+      cache.read('k', async () => {
+        throw new Error('bug');
+      }),
+    ).rejects.toThrow('bug');
+    // Once the database answers again the value is fresh, and no longer marked.
+    expect(await cache.read('k', async () => 2)).toEqual({ value: 2, stale: false, staleForSeconds: 0 });
+  });
+
+  it('never serves an invalidated value, even when loading fails', async () => {
+    const cache = new ReadThroughCache(new LruCacheStore(), OPTIONS);
+    await cache.get('k', async () => 1);
+    await cache.invalidate(['k']);
+    await expect(
+      cache.read('k', async () => {
+        throw new Unreachable('database down');
+      }),
+    ).rejects.toThrow('database down');
   });
 });

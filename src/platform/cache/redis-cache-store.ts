@@ -1,11 +1,10 @@
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { Redis } from 'ioredis';
+import { CACHE_POLICY } from '../dependency-policies.js';
 import type { CacheStore } from './cache-store.js';
 
 /** A cache answer slower than this is a miss: the database is the fallback, not a wait. */
-export const REDIS_CACHE_COMMAND_TIMEOUT_MS = 100;
-const REDIS_CACHE_BREAKER_THRESHOLD = 5;
-const REDIS_CACHE_BREAKER_HALF_OPEN_AFTER_MS = 2_000;
+export const REDIS_CACHE_COMMAND_TIMEOUT_MS = CACHE_POLICY.commandTimeoutMs;
 const KEY_PREFIX = 'omnistock:cache:';
 
 export interface CacheLogger {
@@ -21,8 +20,8 @@ export class RedisCacheStore implements CacheStore {
   readonly name = 'redis' as const;
   readonly #redis: Redis;
   readonly #breaker = circuitBreaker(handleAll, {
-    halfOpenAfter: REDIS_CACHE_BREAKER_HALF_OPEN_AFTER_MS,
-    breaker: new ConsecutiveBreaker(REDIS_CACHE_BREAKER_THRESHOLD),
+    halfOpenAfter: CACHE_POLICY.breakerHalfOpenAfterMs,
+    breaker: new ConsecutiveBreaker(CACHE_POLICY.breakerThreshold),
   });
 
   constructor(
@@ -33,9 +32,10 @@ export class RedisCacheStore implements CacheStore {
       lazyConnect: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: 2_000,
-      commandTimeout: REDIS_CACHE_COMMAND_TIMEOUT_MS,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
+      connectTimeout: CACHE_POLICY.connectTimeoutMs,
+      commandTimeout: CACHE_POLICY.commandTimeoutMs,
+      retryStrategy: (attempt) =>
+        Math.min(attempt * CACHE_POLICY.reconnectDelayStepMs, CACHE_POLICY.reconnectDelayMaxMs),
     });
     // Connection errors are expected while Redis is away; the breaker and the logs tell the story.
     this.#redis.on('error', () => {});

@@ -68,6 +68,26 @@ export function sqlStateOf(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Connection-level SQLSTATEs and socket errors: the database is unreachable or restarting. */
+const CONNECTIVITY_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
+const CONNECTIVITY_SQL_STATES = new Set(['57P01', '57P02', '57P03']);
+const CONNECTIVITY_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connection error/i;
+
+/**
+ * The database could not be reached or dropped the connection: not the request's fault, worth a
+ * retry later. Constraint violations, conflicts and timeouts of a statement that ran are not.
+ */
+export function isConnectivityError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (CONNECTIVITY_CODES.has(code) || CONNECTIVITY_SQL_STATES.has(code) || code.startsWith('08'))
+      return true;
+  }
+  return CONNECTIVITY_MESSAGES.test(error.message);
+}
+
 /** The constraint a PostgreSQL error names, when it names one (both adapters expose it). */
 export function constraintOf(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'constraint' in error) {

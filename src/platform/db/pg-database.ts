@@ -1,7 +1,9 @@
 import pg from 'pg';
+import { DATABASE_POLICY } from '../dependency-policies.js';
 import {
   assertChannelName,
   type Database,
+  isConnectivityError,
   type QueryResult,
   runAfterCommit,
   type Transaction,
@@ -42,6 +44,10 @@ export class PgDatabase implements Database {
       max: options.poolSizeMax,
       connectionTimeoutMillis: options.connectionTimeoutMs,
       statement_timeout: options.statementTimeoutMs,
+      // The server's statement_timeout cancels a slow statement first; only a server that cannot
+      // answer at all (paused, unreachable) lets the client's own deadline fire.
+      query_timeout: options.statementTimeoutMs + DATABASE_POLICY.queryTimeoutMarginMs,
+      keepAlive: true,
       application_name: options.applicationName,
     });
     // An idle client whose server connection drops emits here; without a listener the process would crash.
@@ -56,6 +62,12 @@ export class PgDatabase implements Database {
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
+    // A checked-out client whose server goes away between statements emits 'error'; unheard, that
+    // would crash the process. The statement under way (or the next) fails and reports it anyway.
+    const onConnectionError = () => {
+      connectionBroken = true;
+    };
+    client.on('error', onConnectionError);
     const committed: (() => void)[] = [];
     try {
       await client.query('BEGIN');
@@ -76,6 +88,12 @@ export class PgDatabase implements Database {
       runAfterCommit(committed);
       return value;
     } catch (error) {
+      // A dead connection cannot roll back, and waiting for it to say so would double the delay:
+      // the server aborts the transaction when the connection goes.
+      if (isConnectivityError(error)) {
+        connectionBroken = true;
+        throw error;
+      }
       try {
         await client.query('ROLLBACK');
       } catch {
@@ -83,6 +101,7 @@ export class PgDatabase implements Database {
       }
       throw error;
     } finally {
+      client.off('error', onConnectionError);
       client.release(connectionBroken);
     }
   }

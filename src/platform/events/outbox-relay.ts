@@ -10,6 +10,7 @@ import {
 } from 'cockatiel';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import type { Database, Queryable } from '../db/database.js';
+import { BROKER_POLICY } from '../dependency-policies.js';
 import { withTimeout } from '../timing.js';
 import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
 import { committedOutbox } from './committed-outbox.js';
@@ -55,7 +56,6 @@ const SEQUENCER_LOCK_KEY = 7_340_213_902;
 const PUBLISHER_LOCK_KEY = 7_340_213_903;
 /** Another instance holds the lock: look again this soon, so nothing it did not see is left behind. */
 const LOCK_BUSY_RETRY_MS = 50;
-const RETRY_DELAY_MIN_MS = 100;
 
 /**
  * Moves committed outbox rows to the broker. It wakes on commit (NOTIFY from the outbox insert
@@ -87,7 +87,7 @@ export class OutboxRelay {
     private readonly logger: RelayLogger,
   ) {
     this.#backoffFactory = new ExponentialBackoff({
-      initialDelay: RETRY_DELAY_MIN_MS,
+      initialDelay: BROKER_POLICY.retryDelayMinMs,
       maxDelay: options.retryDelayMaxMs,
     });
     this.#breaker = circuitBreaker(handleAll, {

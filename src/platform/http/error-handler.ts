@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { constraintOf, SqlState, sqlStateOf } from '../db/database.js';
+import { constraintOf, isConnectivityError, SqlState, sqlStateOf } from '../db/database.js';
+import { DatabaseUnavailableError } from '../db/resilient-database.js';
 import {
   AppError,
   type ErrorDefinition,
@@ -20,16 +21,6 @@ const FRAMEWORK_ERRORS: Record<string, [ErrorDefinition, string]> = {
   FST_ERR_CTP_INVALID_TYPE: [HttpErrors.unsupportedMediaType, 'Content-Type is not valid'],
 };
 
-/** Connection-level failures: the database is unreachable or restarting, not the request's fault. */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  '57P01',
-  '57P02',
-  '57P03',
-]);
 const RETRY_AFTER_SECONDS = '2';
 
 /** The one place where errors become RFC 9457 problem documents. Never a stack trace, never SQL. */
@@ -114,11 +105,13 @@ function problemFor(error: FastifyError | AppError | Error): {
       headers: { 'retry-after': RETRY_AFTER_SECONDS },
     };
   }
-  const errorCode = (error as { code?: unknown }).code;
-  if (
-    (typeof errorCode === 'string' && (UNAVAILABLE_CODES.has(errorCode) || errorCode.startsWith('08'))) ||
-    /Connection terminated|timeout exceeded when trying to connect/i.test(error.message)
-  ) {
+  if (error instanceof DatabaseUnavailableError) {
+    return {
+      problem: toProblem(HttpErrors.unavailable, `${error.message}; retry shortly`),
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+    };
+  }
+  if (isConnectivityError(error)) {
     return {
       problem: toProblem(HttpErrors.unavailable, 'A dependency is unavailable; retry shortly'),
       headers: { 'retry-after': RETRY_AFTER_SECONDS },

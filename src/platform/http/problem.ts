@@ -68,6 +68,7 @@ export const HttpErrors = {
   badRequest: defineError('BAD_REQUEST', 400, 'Bad request'),
   internal: defineError('INTERNAL_ERROR', 500, 'Internal error'),
   unavailable: defineError('SERVICE_UNAVAILABLE', 503, 'The service is temporarily unavailable'),
+  overloaded: defineError('SERVICE_OVERLOADED', 503, 'The service is overloaded'),
 } as const;
 
 export interface ProblemDocument {

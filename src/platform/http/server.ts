@@ -30,7 +30,8 @@ export async function createHttpServer(options: HttpServerOptions) {
     bodyLimit: options.bodyLimitBytes,
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: options.requestTimeoutMs,
-    return503OnClosing: true,
+    // Refusals while closing are answered by the app, as problem documents (see app.ts).
+    return503OnClosing: false,
     // genReqId reads X-Request-Id itself, so that an unsafe value is replaced rather than echoed.
     requestIdHeader: false,
     genReqId: (request) => {

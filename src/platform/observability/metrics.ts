@@ -11,6 +11,8 @@ export interface BacklogSource {
 export interface CacheCounts {
   readonly hits: number;
   readonly misses: number;
+  /** Served past freshness because the source was unreachable. */
+  readonly staleHits: number;
 }
 
 /**
@@ -28,7 +30,10 @@ export class Metrics {
   constructor(sources: {
     backlog: BacklogSource;
     cache: { name: string; counts: CacheCounts };
-    breakerState: () => { dependency: string; state: 'closed' | 'half-open' | 'open' | 'isolated' };
+    breakerStates: () => ReadonlyArray<{
+      dependency: string;
+      state: 'closed' | 'half-open' | 'open' | 'isolated';
+    }>;
   }) {
     client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     // Both backlog gauges are collected in one scrape: they share one query.
@@ -77,6 +82,7 @@ export class Metrics {
         this.reset();
         this.inc({ cache: sources.cache.name, result: 'hit' }, sources.cache.counts.hits);
         this.inc({ cache: sources.cache.name, result: 'miss' }, sources.cache.counts.misses);
+        this.inc({ cache: sources.cache.name, result: 'stale' }, sources.cache.counts.staleHits);
       },
     });
     new client.Gauge({
@@ -85,11 +91,12 @@ export class Metrics {
       labelNames: ['dependency'],
       registers: [this.registry],
       collect() {
-        const { dependency, state } = sources.breakerState();
-        this.set(
-          { dependency },
-          state === 'open' || state === 'isolated' ? 2 : state === 'half-open' ? 1 : 0,
-        );
+        for (const { dependency, state } of sources.breakerStates()) {
+          this.set(
+            { dependency },
+            state === 'open' || state === 'isolated' ? 2 : state === 'half-open' ? 1 : 0,
+          );
+        }
       },
     });
   }

@@ -1,0 +1,118 @@
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  bulkhead,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type IPolicy,
+  wrap,
+} from 'cockatiel';
+import { type Database, isConnectivityError, type QueryResult, type Transaction } from './database.js';
+
+export interface ResilientDatabaseOptions {
+  /** Consecutive connectivity failures that open the breaker. */
+  breakerThreshold: number;
+  /** How long calls fail fast before one is let through to probe the database. */
+  breakerHalfOpenAfterMs: number;
+  /**
+   * Calls in flight at once — running, or waiting for a pooled connection. Beyond it a call is
+   * refused at once: the pool's connect timeout bounds how long the admitted ones wait.
+   */
+  callsInFlightMax: number;
+  onBreakerStateChange?: (state: 'closed' | 'half-open' | 'open') => void;
+}
+
+/**
+ * The database is unreachable (breaker open) or saturated (bulkhead full): the caller should retry
+ * shortly. The HTTP layer answers 503 with `Retry-After`, at once instead of after a timeout.
+ */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+  readonly code = 'DATABASE_UNAVAILABLE';
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The database behind its policy: a circuit breaker that opens after consecutive connectivity
+ * failures (refused, reset, timed out — never a constraint violation or a conflict) so that while
+ * PostgreSQL is down or paused every request fails in microseconds instead of holding a socket for
+ * the connect timeout; and a bulkhead that bounds how many calls wait for a pooled connection, so a
+ * slow database sheds load instead of queueing every request until it times out. Nothing is
+ * retried here: a transaction is not known to be idempotent, so the caller (or its client) decides.
+ */
+export class ResilientDatabase implements Database {
+  readonly kind: Database['kind'];
+  readonly #policy: IPolicy;
+  readonly #breakerState: () => CircuitState;
+  readonly #halfOpenAfterSeconds: number;
+
+  constructor(
+    private readonly inner: Database,
+    options: ResilientDatabaseOptions,
+  ) {
+    this.kind = inner.kind;
+    const breaker = circuitBreaker(handleWhen(isConnectivityError), {
+      halfOpenAfter: options.breakerHalfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(options.breakerThreshold),
+    });
+    breaker.onStateChange((state) =>
+      options.onBreakerStateChange?.(
+        state === CircuitState.HalfOpen ? 'half-open' : state === CircuitState.Closed ? 'closed' : 'open',
+      ),
+    );
+    this.#breakerState = () => breaker.state;
+    this.#halfOpenAfterSeconds = Math.max(1, Math.ceil(options.breakerHalfOpenAfterMs / 1000));
+    // No bulkhead queue: a queued call would wait without a deadline; the pool's own wait has one.
+    this.#policy = wrap(bulkhead(options.callsInFlightMax, 0), breaker);
+  }
+
+  /** `open` while calls fail fast; `half-open` while one probes; `closed` when the database answers. */
+  get breakerState(): 'closed' | 'half-open' | 'open' {
+    const state = this.#breakerState();
+    if (state === CircuitState.Closed) return 'closed';
+    return state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  }
+
+  query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+    return this.#guarded(() => this.inner.query<Row>(sql, params));
+  }
+
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#guarded(() => this.inner.transaction(work));
+  }
+
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.inner.listen(channel, onNotify);
+  }
+
+  /** Unguarded: readiness must report the database as it is, not as the breaker remembers it. */
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  async #guarded<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#policy.execute(call);
+    } catch (error) {
+      if (error instanceof BrokenCircuitError) {
+        throw new DatabaseUnavailableError('The database is unavailable', this.#halfOpenAfterSeconds);
+      }
+      if (error instanceof BulkheadRejectedError) {
+        throw new DatabaseUnavailableError('The database is saturated', 1);
+      }
+      throw error;
+    }
+  }
+}
