@@ -24,6 +24,7 @@ import type { Database } from './platform/db/database.js';
 import { isFullyMigrated, loadMigrations, migrate } from './platform/db/migrator.js';
 import { PgDatabase } from './platform/db/pg-database.js';
 import { PgliteDatabase } from './platform/db/pglite-database.js';
+import { assertRowSecurityEnforced } from './platform/db/row-security.js';
 import type { Broker } from './platform/events/broker.js';
 import type { CloudEvent } from './platform/events/cloud-event.js';
 import { committedOutbox } from './platform/events/committed-outbox.js';
@@ -103,6 +104,7 @@ async function assemble(
   const migrations = await loadMigrations();
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
+  await assertRowSecurityEnforced(database);
 
   const identity = new IdentityService(database);
   const stores = new StoreService(database);
@@ -171,7 +173,7 @@ async function assemble(
   const metrics = new Metrics({
     backlog: {
       backlog: async () => {
-        const figures = await backlog(database);
+        const figures = await backlog(database.system('metrics'));
         const oldest = figures.oldest_pending_created_at;
         return {
           pending: Number(figures.pending),
@@ -290,9 +292,9 @@ async function assemble(
   const retentionSeconds = config.eventRetentionDays * 24 * 3600;
   const maintenance = setInterval(() => {
     Promise.all([
-      purgeExpiredIdempotencyKeys(database),
-      purgePublishedEvents(database, retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
-      purgeInbox(database, retentionSeconds),
+      purgeExpiredIdempotencyKeys(database.system('maintenance')),
+      purgePublishedEvents(database.system('maintenance'), retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
+      purgeInbox(database.system('maintenance'), retentionSeconds),
     ]).catch((error: unknown) => logger.error({ err: error }, 'maintenance purge failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();

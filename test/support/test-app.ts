@@ -152,7 +152,7 @@ export function describeOnEachDatabase(
 export async function resetTenantData(db: Database): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await db.query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
+      await db.schemaOwner().query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
       return;
     } catch (error) {
       if (sqlStateOf(error) !== SqlState.deadlockDetected || attempt >= RESET_ATTEMPTS_MAX) throw error;
@@ -172,10 +172,12 @@ export async function startTestApp(
     database: db,
     ...(broker === undefined ? {} : { broker }),
   });
-  await db.query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [
-    OTHER_TENANT,
-  ]);
-  await db.query(
+  await db
+    .schemaOwner()
+    .query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [
+      OTHER_TENANT,
+    ]);
+  await db.schemaOwner().query(
     `INSERT INTO api_keys (tenant_id, id, name, key_hash, key_prefix, role)
      VALUES ($1, $2, 'other admin', $3, $4, 'admin') ON CONFLICT (key_hash) DO NOTHING`,
     [OTHER_TENANT, newId(), hashApiKey(OTHER_TENANT_KEY), displayPrefixOf(OTHER_TENANT_KEY)],

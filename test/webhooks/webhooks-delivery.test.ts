@@ -320,7 +320,7 @@ describeOnEachDatabase(
       const endpoint = await register(target.url);
       const { levelUrl } = await stocked(10);
       await waitUntil('the first event arrived', () => target.requests.length === 1);
-      const [first] = await readEventLog(db, {
+      const [first] = await readEventLog(db.schemaOwner(), {
         tenantId: 'default',
         afterSequence: 0,
         limit: 10,

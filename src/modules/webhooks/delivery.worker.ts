@@ -134,7 +134,8 @@ export class DeliveryWorker {
       const free = this.#tuning.concurrency - this.#inFlight.size;
       // Full: the next attempt to finish wakes the worker.
       if (free <= 0) return;
-      const claimed = await claimDueDeliveries(this.database, {
+      // Claiming spans tenants; recording an outcome is bound to the delivery's tenant.
+      const claimed = await claimDueDeliveries(this.database.system('webhook-delivery'), {
         limit: free,
         leaseSeconds: (this.requestTimeoutMs + LEASE_MARGIN_MS) / 1000,
         orderHoldStrikesMax: ORDER_HOLD_STRIKES_MAX,
@@ -148,7 +149,7 @@ export class DeliveryWorker {
         this.#inFlight.add(attempt);
       }
       if (claimed.length === free || this.#stopped) return;
-      const next = await nextDueAt(this.database, ORDER_HOLD_STRIKES_MAX);
+      const next = await nextDueAt(this.database.system('webhook-delivery'), ORDER_HOLD_STRIKES_MAX);
       if (next === null) return this.#timer.scheduleIn(WORKER_SLEEP_MAX_MS);
       this.#timer.scheduleIn(
         Math.max(next.getTime() - Date.now(), claimed.length === 0 ? WORKER_SLEEP_MIN_MS : 0),
@@ -197,7 +198,7 @@ export class DeliveryWorker {
 
   async #recordSuccess(delivery: ClaimedDelivery, statusCode: number): Promise<void> {
     const threshold = this.#tuning.breakerFailureThreshold;
-    await this.database.transaction(async (tx) => {
+    await this.database.forTenant(delivery.tenant_id).transaction(async (tx) => {
       const failuresBefore = await lockEndpointHealth(tx, delivery.tenant_id, delivery.endpoint_id);
       if (failuresBefore === undefined) return;
       await markSucceeded(tx, delivery, statusCode);
@@ -219,7 +220,7 @@ export class DeliveryWorker {
   async #recordFailure(delivery: ClaimedDelivery, outcome: SendOutcome, attempted = false): Promise<void> {
     const tuning = this.#tuning;
     const decision = afterFailedAttempt(delivery.attempts, tuning.retryScheduleMs);
-    await this.database.transaction(async (tx) => {
+    await this.database.forTenant(delivery.tenant_id).transaction(async (tx) => {
       const failuresBefore = await lockEndpointHealth(tx, delivery.tenant_id, delivery.endpoint_id);
       if (failuresBefore === undefined) return;
       await markFailed(tx, delivery, {

@@ -127,7 +127,11 @@ export class WebhookDispatcher {
   }
 
   #purge(): void {
-    purgeFinishedDeliveries(this.dependencies.database, DELIVERY_RETENTION_SECONDS, PURGE_BATCH_SIZE_MAX)
+    purgeFinishedDeliveries(
+      this.dependencies.database.system('maintenance'),
+      DELIVERY_RETENTION_SECONDS,
+      PURGE_BATCH_SIZE_MAX,
+    )
       .then((purged) => {
         if (purged > 0) this.dependencies.logger.info({ purged }, 'old webhook deliveries purged');
       })

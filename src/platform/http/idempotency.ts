@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Queryable } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
 import { headerValue } from './auth.js';
 import { AppError, HttpErrors } from './problem.js';
 
@@ -10,7 +10,8 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const REPLAYED_HEADERS = ['content-type', 'etag', 'location'] as const;
 
 export interface IdempotencyOptions {
-  database: Queryable;
+  /** Each record is read and written bound to the request's tenant. */
+  database: Database;
   /** How long a completed response is replayed (the contract says at least 24 h). */
   retentionSeconds: number;
   /** How long an in-flight claim holds before another request may take over a crashed one. */
@@ -59,7 +60,7 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
         request.idempotencyClaim = claim;
         return;
       }
-      const stored = await readKey(options.database, claim);
+      const stored = await readKey(options.database.forTenant(claim.tenantId), claim);
       if (stored === undefined) continue;
       if (stored.request_fingerprint !== fingerprint) {
         throw new AppError(
@@ -94,10 +95,9 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
     if (claim === null) return payload;
     request.idempotencyClaim = null;
     if (reply.statusCode >= 500 || typeof payload !== 'string') {
-      await options.database.query('DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [
-        claim.tenantId,
-        claim.key,
-      ]);
+      await options.database
+        .forTenant(claim.tenantId)
+        .query('DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [claim.tenantId, claim.key]);
       return payload;
     }
     const headers: Record<string, string> = {};
@@ -105,7 +105,7 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
       const value = reply.getHeader(name);
       if (value !== undefined) headers[name] = String(value);
     }
-    await options.database.query(
+    await options.database.forTenant(claim.tenantId).query(
       `UPDATE idempotency_keys
           SET state = 'COMPLETED', response_status = $3, response_headers = $4, response_body = $5
         WHERE tenant_id = $1 AND key = $2`,
@@ -124,7 +124,7 @@ function fingerprintOf(request: FastifyRequest): string {
 }
 
 async function tryClaim(options: IdempotencyOptions, claim: Claim, fingerprint: string): Promise<boolean> {
-  const result = await options.database.query(
+  const result = await options.database.forTenant(claim.tenantId).query(
     `INSERT INTO idempotency_keys AS held (tenant_id, key, request_fingerprint, state, locked_until, expires_at)
      VALUES ($1, $2, $3, 'IN_FLIGHT', now() + make_interval(secs => $4), now() + make_interval(secs => $5))
      ON CONFLICT (tenant_id, key) DO UPDATE
