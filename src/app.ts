@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -14,7 +15,12 @@ import {
   StockService,
   stockRoutes,
 } from './modules/inventory/index.js';
-import { WebhookDispatcher, WebhookService, webhookRoutes } from './modules/webhooks/index.js';
+import {
+  resealWebhookSecrets,
+  WebhookDispatcher,
+  WebhookService,
+  webhookRoutes,
+} from './modules/webhooks/index.js';
 import type { CacheStore } from './platform/cache/cache-store.js';
 import { LruCacheStore } from './platform/cache/lru-cache-store.js';
 import { ReadThroughCache } from './platform/cache/read-through-cache.js';
@@ -35,11 +41,17 @@ import { OutboxRelay } from './platform/events/outbox-relay.js';
 import { backlog, purgePublishedEvents } from './platform/events/outbox-store.js';
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
-import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
+import {
+  purgeExpiredIdempotencyKeys,
+  registerIdempotency,
+  resealIdempotencyResponses,
+} from './platform/http/idempotency.js';
 import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
+import { SecretBox, type SecretKey } from './platform/security/secret-box.js';
+import { loadOrCreateSecretKeyFile } from './platform/security/secret-key-file.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -105,6 +117,14 @@ async function assemble(
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
   await assertRowSecurityEnforced(database);
+  const secretBox = new SecretBox(
+    config.secretsEncryptionKeys ?? (await embeddedSecretKeys(config, database)),
+  );
+  // After a key rotation (or once, for values stored before sealing): everything under the newest key.
+  const resealed =
+    (await resealWebhookSecrets(database, secretBox)) +
+    (await resealIdempotencyResponses(database, secretBox));
+  if (resealed > 0) logger.info({ resealed, key_id: secretBox.currentKeyId }, 'stored secrets resealed');
 
   const identity = new IdentityService(database);
   const stores = new StoreService(database);
@@ -218,9 +238,12 @@ async function assemble(
     broker: broker.name,
     breakerState: relay.breakerState,
   }));
-  const webhooks = new WebhookService(database, { allowPrivateTargets: config.webhookAllowPrivateTargets });
+  const webhooks = new WebhookService(database, {
+    allowPrivateTargets: config.webhookAllowPrivateTargets,
+    secretBox,
+  });
   const webhookDispatcher = new WebhookDispatcher(
-    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }) },
+    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }), secretBox },
     { timeoutMs: config.webhookTimeoutMs, allowPrivateTargets: config.webhookAllowPrivateTargets },
   );
 
@@ -264,6 +287,7 @@ async function assemble(
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,
         claimTimeoutSeconds: IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
+        secretBox,
       });
       await api.register(catalogRoutes(stores, products));
       await api.register(stockRoutes(stock));
@@ -326,6 +350,20 @@ async function assemble(
       }
     },
   };
+}
+
+/**
+ * The embedded default's keys: a file beside the data (mode 0600), created on first start. A server
+ * database needs SECRETS_ENCRYPTION_KEYS instead (config.ts refuses to start without it), because
+ * every instance must open what any of them sealed.
+ */
+async function embeddedSecretKeys(config: Config, database: Database): Promise<SecretKey[]> {
+  if (database.kind !== 'pglite') {
+    throw new Error('SECRETS_ENCRYPTION_KEYS is required with a PostgreSQL database');
+  }
+  const dataDir = path.resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  return loadOrCreateSecretKeyFile(dataDir);
 }
 
 export interface OwnedDatabase {

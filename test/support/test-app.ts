@@ -11,6 +11,7 @@ import { PgliteDatabase } from '../../src/platform/db/pglite-database.js';
 import type { Broker } from '../../src/platform/events/broker.js';
 import { newId } from '../../src/platform/ids.js';
 import { displayPrefixOf, hashApiKey } from '../../src/platform/security/api-key.js';
+import { parseSecretKeys, SecretBox } from '../../src/platform/security/secret-box.js';
 import { postgresAdminUrl, withDatabaseName } from './postgres.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -55,9 +56,17 @@ export interface TestApp {
   stock(productId: string, storeId: string, quantity: number, lowStockThreshold?: number): Promise<any>;
 }
 
+/** A fixed key, so that every test app (and a second instance in a test) opens what another sealed. */
+export const TEST_SECRET_KEYS = parseSecretKeys(`test-1:${Buffer.alloc(32, 7).toString('base64')}`);
+
+export function testSecretBox(): SecretBox {
+  return new SecretBox(TEST_SECRET_KEYS);
+}
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     ...loadConfig({}),
+    secretsEncryptionKeys: TEST_SECRET_KEYS,
     adminApiKey: ADMIN_KEY,
     demoData: false,
     logLevel: 'silent',

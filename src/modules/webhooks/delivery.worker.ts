@@ -1,5 +1,6 @@
 import type { Database } from '../../platform/db/database.js';
 import { newId } from '../../platform/ids.js';
+import type { SecretBox } from '../../platform/security/secret-box.js';
 import { WakeTimer } from '../../platform/wake-timer.js';
 import {
   afterFailedAttempt,
@@ -22,6 +23,7 @@ import {
   resumeAfterOutage,
   setEndpointHealth,
 } from './webhook-delivery.repository.js';
+import { webhookSecretContext } from './webhook-secret.sealing.js';
 import { signatureHeaders } from './webhook-signature.js';
 
 /** Requests in flight per instance: one slow receiver occupies one slot, not the worker. */
@@ -96,6 +98,7 @@ export class DeliveryWorker {
     private readonly requestTimeoutMs: number,
     tuning: DeliveryTuning,
     private readonly logger: WorkerLogger,
+    private readonly secretBox: SecretBox,
   ) {
     assertValidTuning(tuning);
     this.#tuning = tuning;
@@ -188,7 +191,10 @@ export class DeliveryWorker {
     let headers: Record<string, string>;
     try {
       body = JSON.stringify(delivery.payload);
-      headers = { ...signatureHeaders(delivery.event_id, new Date(), body, delivery.secrets) };
+      // Opened only for the moment of signing; a secret that does not open fails the attempt.
+      const context = webhookSecretContext(delivery.tenant_id, delivery.endpoint_id);
+      const secrets = delivery.secrets.map((sealed) => this.secretBox.open(sealed, context));
+      headers = { ...signatureHeaders(delivery.event_id, new Date(), body, secrets) };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       return { outcome: { ok: false, statusCode: null, error: `not sent: ${reason}` }, requested: false };

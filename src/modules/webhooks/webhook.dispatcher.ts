@@ -1,5 +1,6 @@
 import type { Database } from '../../platform/db/database.js';
 import type { Broker, BrokerMessage, Subscription } from '../../platform/events/broker.js';
+import type { SecretBox } from '../../platform/security/secret-box.js';
 import {
   DELIVERY_TUNING_DEFAULT,
   type DeliveryTuning,
@@ -31,6 +32,8 @@ export interface WebhookDispatcherDependencies {
   broker: Broker;
   service: WebhookService;
   logger: WorkerLogger;
+  /** Opens the sealed signing secrets when a delivery is signed. */
+  secretBox: SecretBox;
 }
 
 /**
@@ -63,6 +66,7 @@ export class WebhookDispatcher {
       options.timeoutMs,
       { ...DELIVERY_TUNING_DEFAULT, ...options.tuning },
       dependencies.logger,
+      dependencies.secretBox,
     );
   }
 

@@ -5,6 +5,7 @@ import { versionConflict } from '../../platform/http/etag.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
+import type { SecretBox } from '../../platform/security/secret-box.js';
 import { endpointMatches, WILDCARD_EVENT_TYPE } from './event-matching.domain.js';
 import { type HostResolver, systemResolver, validateTargetUrl } from './target-url.validator.js';
 import {
@@ -29,6 +30,7 @@ import {
   retireCurrentSecret,
   updateEndpoint,
 } from './webhook-endpoint.repository.js';
+import { webhookSecretContext } from './webhook-secret.sealing.js';
 import { generateWebhookSecret } from './webhook-signature.js';
 import { deliveryNotFound, WebhookErrors, webhookNotFound } from './webhooks.errors.js';
 import type {
@@ -57,6 +59,8 @@ export interface WebhookServiceOptions {
   /** WEBHOOK_ALLOW_PRIVATE_TARGETS: skip the address checks (local receivers, tests). */
   allowPrivateTargets: boolean;
   resolve?: HostResolver;
+  /** Seals signing secrets before they are stored: the database never holds one in clear. */
+  secretBox: SecretBox;
 }
 
 export function toWebhook(row: EndpointRow): Webhook {
@@ -133,7 +137,13 @@ export class WebhookService {
         store_ids: input.store_ids ?? null,
         enabled: input.enabled ?? true,
       });
-      await insertSecret(tx, context.tenantId, created.id, newId(), secret);
+      await insertSecret(
+        tx,
+        context.tenantId,
+        created.id,
+        newId(),
+        this.#seal(secret, context.tenantId, created.id),
+      );
       return created;
     });
     return { ...toWebhook(row), secret };
@@ -174,7 +184,13 @@ export class WebhookService {
       const updated = await updateEndpoint(tx, context.tenantId, webhookId, fields);
       if (secret !== undefined) {
         await retireCurrentSecret(tx, context.tenantId, webhookId, SECRET_ROTATION_OVERLAP_SECONDS);
-        await insertSecret(tx, context.tenantId, webhookId, newId(), secret);
+        await insertSecret(
+          tx,
+          context.tenantId,
+          webhookId,
+          newId(),
+          this.#seal(secret, context.tenantId, webhookId),
+        );
       }
       return updated;
     });
@@ -301,6 +317,10 @@ export class WebhookService {
     });
     if (queued > 0) this.#announceQueued();
     return queued;
+  }
+
+  #seal(secret: string, tenantId: string, endpointId: string): string {
+    return this.options.secretBox.seal(secret, webhookSecretContext(tenantId, endpointId));
   }
 
   async #validUrl(raw: string): Promise<string> {

@@ -2,7 +2,6 @@ import pg from 'pg';
 import {
   assertChannelName,
   type Database,
-  type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
   type SystemPurpose,
