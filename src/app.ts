@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -14,7 +15,12 @@ import {
   StockService,
   stockRoutes,
 } from './modules/inventory/index.js';
-import { WebhookDispatcher, WebhookService, webhookRoutes } from './modules/webhooks/index.js';
+import {
+  resealWebhookSecrets,
+  WebhookDispatcher,
+  WebhookService,
+  webhookRoutes,
+} from './modules/webhooks/index.js';
 import type { CacheStore } from './platform/cache/cache-store.js';
 import { LruCacheStore } from './platform/cache/lru-cache-store.js';
 import { ReadThroughCache } from './platform/cache/read-through-cache.js';
@@ -25,6 +31,7 @@ import { isFullyMigrated, loadMigrations, migrate } from './platform/db/migrator
 import { PgDatabase } from './platform/db/pg-database.js';
 import { PgliteDatabase } from './platform/db/pglite-database.js';
 import { DatabaseUnavailableError, ResilientDatabase } from './platform/db/resilient-database.js';
+import { assertRowSecurityEnforced } from './platform/db/row-security.js';
 import { BROKER_POLICY, DATABASE_POLICY } from './platform/dependency-policies.js';
 import type { Broker } from './platform/events/broker.js';
 import type { CloudEvent } from './platform/events/cloud-event.js';
@@ -36,13 +43,19 @@ import { OutboxRelay } from './platform/events/outbox-relay.js';
 import { backlog, purgePublishedEvents } from './platform/events/outbox-store.js';
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
-import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
+import {
+  purgeExpiredIdempotencyKeys,
+  registerIdempotency,
+  resealIdempotencyResponses,
+} from './platform/http/idempotency.js';
 import { registerLoadShedding } from './platform/http/load-shedding.js';
 import { AppError, HttpErrors } from './platform/http/problem.js';
 import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
+import { SecretBox, type SecretKey } from './platform/security/secret-box.js';
+import { loadOrCreateSecretKeyFile } from './platform/security/secret-key-file.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -119,6 +132,15 @@ async function assemble(
   const migrations = await loadMigrations();
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
+  await assertRowSecurityEnforced(database);
+  const secretBox = new SecretBox(
+    config.secretsEncryptionKeys ?? (await embeddedSecretKeys(config, database)),
+  );
+  // After a key rotation (or once, for values stored before sealing): everything under the newest key.
+  const resealed =
+    (await resealWebhookSecrets(database, secretBox)) +
+    (await resealIdempotencyResponses(database, secretBox));
+  if (resealed > 0) logger.info({ resealed, key_id: secretBox.currentKeyId }, 'stored secrets resealed');
 
   const identity = new IdentityService(database);
   const stores = new StoreService(database);
@@ -192,7 +214,7 @@ async function assemble(
   const metrics = new Metrics({
     backlog: {
       backlog: async () => {
-        const figures = await backlog(database);
+        const figures = await backlog(database.system('metrics'));
         const oldest = figures.oldest_pending_created_at;
         return {
           pending: Number(figures.pending),
@@ -244,9 +266,12 @@ async function assemble(
     broker: broker.name,
     breakerState: relay.breakerState,
   }));
-  const webhooks = new WebhookService(database, { allowPrivateTargets: config.webhookAllowPrivateTargets });
+  const webhooks = new WebhookService(database, {
+    allowPrivateTargets: config.webhookAllowPrivateTargets,
+    secretBox,
+  });
   const webhookDispatcher = new WebhookDispatcher(
-    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }) },
+    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }), secretBox },
     { timeoutMs: config.webhookTimeoutMs, allowPrivateTargets: config.webhookAllowPrivateTargets },
   );
 
@@ -303,6 +328,7 @@ async function assemble(
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,
         claimTimeoutSeconds: IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
+        secretBox,
       });
       await api.register(catalogRoutes(stores, products));
       await api.register(stockRoutes(stock));
@@ -331,9 +357,9 @@ async function assemble(
   const retentionSeconds = config.eventRetentionDays * 24 * 3600;
   const maintenance = setInterval(() => {
     Promise.all([
-      purgeExpiredIdempotencyKeys(database),
-      purgePublishedEvents(database, retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
-      purgeInbox(database, retentionSeconds),
+      purgeExpiredIdempotencyKeys(database.system('maintenance')),
+      purgePublishedEvents(database.system('maintenance'), retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
+      purgeInbox(database.system('maintenance'), retentionSeconds),
     ]).catch((error: unknown) => logger.error({ err: error }, 'maintenance purge failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
@@ -365,6 +391,20 @@ async function assemble(
       }
     },
   };
+}
+
+/**
+ * The embedded default's keys: a file beside the data (mode 0600), created on first start. A server
+ * database needs SECRETS_ENCRYPTION_KEYS instead (config.ts refuses to start without it), because
+ * every instance must open what any of them sealed.
+ */
+async function embeddedSecretKeys(config: Config, database: Database): Promise<SecretKey[]> {
+  if (database.kind !== 'pglite') {
+    throw new Error('SECRETS_ENCRYPTION_KEYS is required with a PostgreSQL database');
+  }
+  const dataDir = path.resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  return loadOrCreateSecretKeyFile(dataDir);
 }
 
 export interface OwnedDatabase {

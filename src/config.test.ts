@@ -19,6 +19,7 @@ describe('configuration from the environment', () => {
       PORT: '9090',
       DATA_DIR: '/var/lib/omnistock',
       DATABASE_URL: 'postgres://app:secret@db:5432/omnistock',
+      SECRETS_ENCRYPTION_KEYS: `k2:${Buffer.alloc(32, 2).toString('base64')},k1:${Buffer.alloc(32, 1).toString('base64')}`,
       LOG_LEVEL: 'debug',
       OMNISTOCK_ADMIN_API_KEY: 'a-long-enough-admin-key-000',
       DEMO_DATA: 'false',
@@ -52,6 +53,25 @@ describe('configuration from the environment', () => {
     expect(problems.join('\n')).toMatch(/LOG_LEVEL=loud: expected one of/);
     expect(problems.join('\n')).not.toContain('hunter2');
     expect(problems.join('\n')).not.toContain('short');
+  });
+
+  it('requires encryption keys with a server database, and reads them strictly without echoing them', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://db/omnistock' })).toThrow(
+      /SECRETS_ENCRYPTION_KEYS: required with DATABASE_URL/,
+    );
+    expect(loadConfig({}).secretsEncryptionKeys).toBeUndefined();
+    const short = Buffer.alloc(16, 9).toString('base64');
+    let problem = '';
+    try {
+      loadConfig({ SECRETS_ENCRYPTION_KEYS: `k1:${short}` });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      problem = String(error);
+    }
+    expect(problem).toMatch(/SECRETS_ENCRYPTION_KEYS: key k1: expected the base64 of exactly 32 bytes/);
+    expect(problem).not.toContain(short);
+    const keys = loadConfig({ SECRETS_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}` });
+    expect(keys.secretsEncryptionKeys?.map((key) => key.id)).toEqual(['k1']);
   });
 
   it('keeps the default TTL within the maximum', () => {

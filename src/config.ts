@@ -1,3 +1,5 @@
+import { parseSecretKeys, SecretBoxError, type SecretKey } from './platform/security/secret-box.js';
+
 /**
  * Configuration comes from the environment only (12-factor) and is validated once at start:
  * every bad value is reported, with what was expected, before anything else runs.
@@ -32,6 +34,8 @@ export interface Config {
   webhookTimeoutMs: number;
   eventRetentionDays: number;
   loadShedEventLoopDelayMaxMs: number;
+  /** SECRETS_ENCRYPTION_KEYS; unset only on the embedded default, which keeps a key file in DATA_DIR. */
+  secretsEncryptionKeys: SecretKey[] | undefined;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -96,7 +100,19 @@ export function loadConfig(environment: Environment = process.env): Config {
     eventRetentionDays: reader.integer('EVENT_RETENTION_DAYS', 30, 1, 3_650),
     // 0 turns shedding off; below ~50 ms ordinary garbage collection would trip it.
     loadShedEventLoopDelayMaxMs: reader.integerOrOff('LOAD_SHED_EVENT_LOOP_DELAY_MS', 500, 50, 60_000),
+    secretsEncryptionKeys: reader.secretKeys('SECRETS_ENCRYPTION_KEYS'),
   };
+  // A key generated on one instance's disk would leave the others unable to open what it sealed.
+  if (
+    databaseUrl !== undefined &&
+    config.secretsEncryptionKeys === undefined &&
+    !reader.hasProblemWith('SECRETS_ENCRYPTION_KEYS')
+  ) {
+    reader.problems.push(
+      'SECRETS_ENCRYPTION_KEYS: required with DATABASE_URL (every instance needs the same keys); ' +
+        'e.g. k1:<base64 of 32 random bytes>, from `openssl rand -base64 32`',
+    );
+  }
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
 }
@@ -174,6 +190,23 @@ class EnvironmentReader {
       return undefined;
     }
     return value;
+  }
+
+  hasProblemWith(name: string): boolean {
+    return this.problems.some((problem) => problem.startsWith(`${name}:`));
+  }
+
+  /** A key list; the message names what is wrong, never the key material. */
+  secretKeys(name: string): SecretKey[] | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      return parseSecretKeys(value);
+    } catch (error) {
+      const reason = error instanceof SecretBoxError ? error.message : 'unreadable';
+      this.problems.push(`${name}: ${reason}; expected <id>:<base64 of 32 bytes>[,<id>:<base64>…]`);
+      return undefined;
+    }
   }
 
   optionalSecret(name: string, minimumLength: number): string | undefined {

@@ -28,7 +28,7 @@ async function drain(broker: string, url: string | undefined): Promise<DrainRow>
     await relay.stop(0);
     for (let offset = 0; offset < PENDING_EVENTS; offset += INSERT_BATCH) {
       const ids = Array.from({ length: Math.min(INSERT_BATCH, PENDING_EVENTS - offset) }, () => newId());
-      await database.query(
+      await database.schemaOwner().query(
         `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
          SELECT id, 'default', 'stock_level', 'bench:' || (ordinality % 50), 'stock.updated',
                 jsonb_build_object('specversion', '1.0', 'id', id, 'source', '/bench', 'type', 'stock.updated',
@@ -40,7 +40,7 @@ async function drain(broker: string, url: string | undefined): Promise<DrainRow>
     }
     const started = performance.now();
     await relay.start();
-    const drained = await pendingReachesZero(database, DRAIN_TIMEOUT_MS);
+    const drained = await pendingReachesZero(database.schemaOwner(), DRAIN_TIMEOUT_MS);
     const seconds = (performance.now() - started) / 1000;
     if (!drained) throw new Error(`${broker}: the backlog did not drain within ${DRAIN_TIMEOUT_MS} ms`);
     return {

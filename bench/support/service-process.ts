@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { generateSecretKey } from '../../src/platform/security/secret-box.js';
 import { createBenchDatabase } from './database.js';
 import { BENCH_ADMIN_KEY } from './service.js';
 
@@ -63,7 +64,10 @@ export async function startServiceProcess(
       LOG_LEVEL: 'error',
       DEMO_DATA: 'false',
       OMNISTOCK_ADMIN_API_KEY: BENCH_ADMIN_KEY,
-      ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+      // A server database needs the secrets key list; a throwaway one per run.
+      ...(databaseUrl === undefined
+        ? {}
+        : { DATABASE_URL: databaseUrl, SECRETS_ENCRYPTION_KEYS: generateSecretKey('bench') }),
       ...Object.fromEntries(
         Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
       ),

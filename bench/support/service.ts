@@ -4,6 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { generateSecretKey, parseSecretKeys } from '../../src/platform/security/secret-box.js';
 import { createBenchDatabase } from './database.js';
 
 export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -31,6 +32,7 @@ export async function startService(overrides: Partial<Config> = {}): Promise<Ben
     ...loadConfig({}),
     databaseUrl,
     dataDir,
+    secretsEncryptionKeys: parseSecretKeys(generateSecretKey('bench')),
     adminApiKey: BENCH_ADMIN_KEY,
     demoData: false,
     logLevel: 'silent',

@@ -46,9 +46,13 @@ for (const kind of ['pglite', 'postgres'] as const) {
       const second = await start(database, { adminApiKey: undefined, demoData: true });
       expect(second.generatedAdminKey).toBeUndefined();
       expect(await status(second, first.generatedAdminKey as string)).toBe(200);
-      const count = await database.query<{ count: number }>('SELECT count(*) AS count FROM products');
+      const count = await database
+        .schemaOwner()
+        .query<{ count: number }>('SELECT count(*) AS count FROM products');
       expect(Number(count.rows[0]?.count)).toBe(12);
-      const hashes = await database.query<{ key_hash: string }>('SELECT key_hash FROM api_keys');
+      const hashes = await database
+        .schemaOwner()
+        .query<{ key_hash: string }>('SELECT key_hash FROM api_keys');
       expect(hashes.rows.map((row) => row.key_hash)).not.toContain(first.generatedAdminKey);
     });
 

@@ -3,7 +3,9 @@ import { describeOnEachDatabase, OTHER_TENANT_KEY } from '../support/test-app.js
 
 describeOnEachDatabase('HTTP contract', (harness) => {
   async function outboxCount(): Promise<number> {
-    const result = await harness().db.query<{ count: number }>('SELECT count(*) AS count FROM outbox_events');
+    const result = await harness()
+      .db.schemaOwner()
+      .query<{ count: number }>('SELECT count(*) AS count FROM outbox_events');
     return Number(result.rows[0]?.count);
   }
 
@@ -45,9 +47,11 @@ describeOnEachDatabase('HTTP contract', (harness) => {
     expect(replayed.headers['idempotent-replayed']).toBe('true');
     expect(replayed.headers['content-type']).toContain('application/problem+json');
     // Simulates a request still running: an unexpired IN_FLIGHT claim with the same fingerprint.
-    await db.query(
-      `UPDATE idempotency_keys SET state = 'IN_FLIGHT', response_status = NULL, locked_until = now() + interval '1 minute'`,
-    );
+    await db
+      .schemaOwner()
+      .query(
+        `UPDATE idempotency_keys SET state = 'IN_FLIGHT', response_status = NULL, locked_until = now() + interval '1 minute'`,
+      );
     const inFlight = await request('POST', '/api/v1/reservations', { body, headers });
     expect(inFlight.status).toBe(409);
     expect(inFlight.body.code).toBe('IDEMPOTENCY_REQUEST_IN_PROGRESS');
@@ -65,7 +69,9 @@ describeOnEachDatabase('HTTP contract', (harness) => {
       headers: { 'idempotency-key': 'has space' },
     });
     expect(badKey.status).toBe(400);
-    const stored = await db.query<{ expires_at: Date }>('SELECT expires_at FROM idempotency_keys');
+    const stored = await db
+      .schemaOwner()
+      .query<{ expires_at: Date }>('SELECT expires_at FROM idempotency_keys');
     for (const row of stored.rows)
       expect(row.expires_at.getTime() - Date.now()).toBeGreaterThan(23.9 * 3600_000);
   });

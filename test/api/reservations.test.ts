@@ -54,7 +54,7 @@ describeOnEachDatabase('reservations', (harness) => {
     expect((await request('GET', levelUrl, { key: null })).body.reserved).toBe(4);
     const missingLevel = await reserve(product.id, 'NOPE-1', 1);
     expect(missingLevel.status).toBe(404);
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
   });
 
   it('bounds the TTL and validates the body', async () => {
@@ -101,7 +101,7 @@ describeOnEachDatabase('reservations', (harness) => {
     const cancelConfirmed = await request('POST', `/api/v1/reservations/${id}/cancel`);
     expect(cancelConfirmed.status).toBe(409);
     expect(cancelConfirmed.body.code).toBe('RESERVATION_CONFIRMED');
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
   });
 
   it('cancels: the stock is released; cancelling twice is harmless; confirming a cancelled one is a 409', async () => {
@@ -136,11 +136,11 @@ describeOnEachDatabase('reservations', (harness) => {
     const confirm = await request('POST', `/api/v1/reservations/${id}/confirm`);
     expect(confirm.status).toBe(409);
     expect(confirm.body.code).toBe('RESERVATION_EXPIRED');
-    const expiredEvents = await db.query(
-      `SELECT 1 FROM outbox_events WHERE event_type = 'reservation.expired'`,
-    );
+    const expiredEvents = await db
+      .schemaOwner()
+      .query(`SELECT 1 FROM outbox_events WHERE event_type = 'reservation.expired'`);
     expect(expiredEvents.rowCount).toBe(1);
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
   });
 
   it('reserves a basket all or nothing, naming every line that cannot be met', async () => {
@@ -198,7 +198,7 @@ describeOnEachDatabase('reservations', (harness) => {
       (await request('POST', '/api/v1/reservations/batch', { body: { customer_id: 'x', items: tooMany } }))
         .status,
     ).toBe(400);
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
   });
 
   it('lists pending reservations of a store and of a level, and reports stats', async () => {

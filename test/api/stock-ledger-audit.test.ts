@@ -27,10 +27,12 @@ describeOnEachDatabase('stock ledger audit', (harness) => {
       body: { product_id: product.id, store_id: store, quantity: 3, customer_id: 'c' },
     });
     // A change that bypassed the service: no ledger row, no reservation.
-    await db.query(
-      'UPDATE stock_levels SET quantity = quantity + 5, reserved = reserved + 1 WHERE product_id = $1',
-      [product.id],
-    );
+    await db
+      .schemaOwner()
+      .query(
+        'UPDATE stock_levels SET quantity = quantity + 5, reserved = reserved + 1 WHERE product_id = $1',
+        [product.id],
+      );
     const report = await auditStockLedger(db, { repair: false });
     expect(report.levels_checked).toBe(2);
     expect(report.drifts).toEqual([
@@ -46,12 +48,14 @@ describeOnEachDatabase('stock ledger audit', (harness) => {
     ]);
     const repaired = await auditStockLedger(db, { repair: true });
     expect(repaired.repaired).toBe(1);
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
     const level = await request('GET', `/api/v1/stock/${product.id}/${store}`, { key: null });
     expect(level.body).toMatchObject({ quantity: 10, reserved: 3, available: 7 });
-    const events = await db.query<{ envelope: any }>(
-      `SELECT envelope FROM outbox_events WHERE event_type = 'stock.updated' ORDER BY position DESC LIMIT 1`,
-    );
+    const events = await db
+      .schemaOwner()
+      .query<{ envelope: any }>(
+        `SELECT envelope FROM outbox_events WHERE event_type = 'stock.updated' ORDER BY position DESC LIMIT 1`,
+      );
     expect(events.rows[0]?.envelope.data).toMatchObject({
       reason: 'LEDGER_REBUILD',
       previous_quantity: 15,

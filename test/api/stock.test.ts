@@ -28,9 +28,11 @@ describeOnEachDatabase('stock levels', (harness) => {
     });
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('STOCK_LEVEL_EXISTS');
-    const outbox = await db.query<{ event_type: string; envelope: any }>(
-      `SELECT event_type, envelope FROM outbox_events WHERE aggregate_type = 'stock_level'`,
-    );
+    const outbox = await db
+      .schemaOwner()
+      .query<{ event_type: string; envelope: any }>(
+        `SELECT event_type, envelope FROM outbox_events WHERE aggregate_type = 'stock_level'`,
+      );
     expect(outbox.rows).toHaveLength(1);
     expect(outbox.rows[0]?.event_type).toBe('stock.created');
     expect(outbox.rows[0]?.envelope).toMatchObject({
@@ -204,7 +206,7 @@ describeOnEachDatabase('stock levels', (harness) => {
     expect(rest.body.data.map((movement: any) => movement.quantity_change)).toEqual([-1, 10]);
     expect(rest.body.next_cursor).toBeNull();
     expect((await request('GET', `${url}/movements`, { key: null })).status).toBe(401);
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
   });
 
   it('transfers atomically, creating the destination level when needed', async () => {
@@ -236,11 +238,11 @@ describeOnEachDatabase('stock levels', (harness) => {
       body: { ...body, to_store_id: 'NOPE-1' },
     });
     expect(unknownStore.status).toBe(404);
-    const events = await db.query<{ event_type: string }>(
-      'SELECT event_type FROM outbox_events ORDER BY position',
-    );
+    const events = await db
+      .schemaOwner()
+      .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY position');
     expect(events.rows.map((row) => row.event_type)).toContain('stock.transferred');
-    expect(await findInvariantViolations(db)).toEqual([]);
+    expect(await findInvariantViolations(db.schemaOwner())).toEqual([]);
   });
 
   it('lists levels whose available quantity is below their threshold', async () => {
@@ -270,9 +272,11 @@ describeOnEachDatabase('stock levels', (harness) => {
     expect((await request('DELETE', `/api/v1/products/${product.id}`)).status).toBe(204);
     const after = await request('GET', url, { key: null });
     expect(after.body).toMatchObject({ quantity: 10, available: 0 });
-    const events = await db.query<{ envelope: any }>(
-      `SELECT envelope FROM outbox_events WHERE event_type = 'stock.updated' ORDER BY position DESC LIMIT 1`,
-    );
+    const events = await db
+      .schemaOwner()
+      .query<{ envelope: any }>(
+        `SELECT envelope FROM outbox_events WHERE event_type = 'stock.updated' ORDER BY position DESC LIMIT 1`,
+      );
     expect(events.rows[0]?.envelope.data).toMatchObject({
       reason: 'PRODUCT_DELETED',
       available: 0,

@@ -126,8 +126,8 @@ describe.skipIf(!sharedRedis || !postgresAvailable())(
       const { database, drop } = await createTestDatabase('postgres');
       cleanups.push(drop);
       const { PgDatabase } = await import('../../src/platform/db/pg-database.js');
-      const name = (await database.query<{ name: string }>('SELECT current_database() AS name')).rows[0]
-        ?.name as string;
+      const name = (await database.schemaOwner().query<{ name: string }>('SELECT current_database() AS name'))
+        .rows[0]?.name as string;
       const { postgresAdminUrl, withDatabaseName } = await import('../support/postgres.js');
       const second = new PgDatabase({
         connectionString: withDatabaseName(postgresAdminUrl(), name),

@@ -79,7 +79,7 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
       expect(response.body).toMatchObject({ code: 'INSUFFICIENT_STOCK', requested: 1, available: 0 });
     }
     expect(await levelOf(app, product.id, store)).toMatchObject({ quantity: 50, reserved: 50, available: 0 });
-    expect(await findInvariantViolations(app.db)).toEqual([]);
+    expect(await findInvariantViolations(app.db.schemaOwner())).toEqual([]);
   });
 
   it('moves stock both ways between two stores concurrently without deadlock, loss or a negative level', async () => {
@@ -134,7 +134,7 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
     expect(levelA.quantity + levelB.quantity).toBe(60);
     expect(levelA.available).toBeGreaterThanOrEqual(0);
     expect(levelB.available).toBeGreaterThanOrEqual(0);
-    expect(await findInvariantViolations(app.db)).toEqual([]);
+    expect(await findInvariantViolations(app.db.schemaOwner())).toEqual([]);
   });
 
   it('creates the level of a store that had none exactly once when first transfers into it race', async () => {
@@ -158,12 +158,14 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
     const moved = quantities.reduce((sum, quantity) => sum + quantity, 0);
     expect(await levelOf(app, product.id, source)).toMatchObject({ quantity: 100 - moved, reserved: 0 });
     expect(await levelOf(app, product.id, target)).toMatchObject({ quantity: moved, reserved: 0 });
-    const created = await app.db.query<{ count: number }>(
-      `SELECT count(*)::int AS count FROM outbox_events WHERE event_type = 'stock.created' AND aggregate_id = $1`,
-      [`${product.id}:${target}`],
-    );
+    const created = await app.db
+      .schemaOwner()
+      .query<{ count: number }>(
+        `SELECT count(*)::int AS count FROM outbox_events WHERE event_type = 'stock.created' AND aggregate_id = $1`,
+        [`${product.id}:${target}`],
+      );
     expect(created.rows[0]?.count).toBe(1);
-    expect(await findInvariantViolations(app.db)).toEqual([]);
+    expect(await findInvariantViolations(app.db.schemaOwner())).toEqual([]);
   });
 
   it('keeps on-hand = initial + adjustments − confirmed sales while adjustments, reservations, confirms and cancels race', async () => {
@@ -280,7 +282,7 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
     expect(level.quantity).toBe(initial + adjusted - confirmedUnits);
     expect(level.reserved).toBe(stillHeld + newlyReserved);
     expect(level.available).toBeGreaterThanOrEqual(0);
-    expect(await findInvariantViolations(app.db)).toEqual([]);
+    expect(await findInvariantViolations(app.db.schemaOwner())).toEqual([]);
   });
 
   it('reserves each concurrent basket over overlapping levels all or nothing, whatever its line order', async () => {
@@ -336,9 +338,11 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
     expect(responses.some((response) => response.status === 409)).toBe(true);
 
     // A refused basket left nothing behind: the only reservations are the accepted baskets' lines.
-    const stored = await app.db.query<{ batch_id: string; lines: number }>(
-      'SELECT batch_id::text AS batch_id, count(*)::int AS lines FROM reservations GROUP BY batch_id',
-    );
+    const stored = await app.db
+      .schemaOwner()
+      .query<{ batch_id: string; lines: number }>(
+        'SELECT batch_id::text AS batch_id, count(*)::int AS lines FROM reservations GROUP BY batch_id',
+      );
     expect(new Map(stored.rows.map((row) => [row.batch_id, row.lines]))).toEqual(createdBatches);
     for (const level of levels) {
       expect(await levelOf(app, level.product_id, level.store_id)).toMatchObject({
@@ -346,7 +350,7 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
         reserved: expectedReserved.get(`${level.product_id}:${level.store_id}`),
       });
     }
-    expect(await findInvariantViolations(app.db)).toEqual([]);
+    expect(await findInvariantViolations(app.db.schemaOwner())).toEqual([]);
   });
 });
 
@@ -360,7 +364,9 @@ describe.skipIf(!postgresAvailable())('several app instances on one PostgreSQL d
     const created = await createTestDatabase('postgres', POOL_SIZE_PER_INSTANCE);
     drop = created.drop;
     // Each instance gets its own pool, as two processes would: open a second one on the same database.
-    const name = await created.database.query<{ name: string }>('SELECT current_database() AS name');
+    const name = await created.database
+      .schemaOwner()
+      .query<{ name: string }>('SELECT current_database() AS name');
     secondDatabase = new PgDatabase({
       connectionString: withDatabaseName(postgresAdminUrl(), name.rows[0]?.name as string),
       poolSizeMax: POOL_SIZE_PER_INSTANCE,
@@ -425,10 +431,12 @@ describe.skipIf(!postgresAvailable())('several app instances on one PostgreSQL d
       reserved: 0,
       available: 0,
     });
-    const sold = await first.db.query<{ units: number }>(
-      `SELECT COALESCE(-sum(quantity_change), 0)::int AS units FROM stock_movements WHERE reason = 'RESERVATION_CONFIRMED'`,
-    );
+    const sold = await first.db
+      .schemaOwner()
+      .query<{ units: number }>(
+        `SELECT COALESCE(-sum(quantity_change), 0)::int AS units FROM stock_movements WHERE reason = 'RESERVATION_CONFIRMED'`,
+      );
     expect(sold.rows[0]?.units).toBe(40);
-    expect(await findInvariantViolations(first.db)).toEqual([]);
+    expect(await findInvariantViolations(first.db.schemaOwner())).toEqual([]);
   });
 });

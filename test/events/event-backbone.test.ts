@@ -57,7 +57,9 @@ describeOnEachDatabase('event backbone', (harness) => {
       await request('POST', `${url}/adjust`, { body: { quantity_change: change, reason: 'CORRECTION' } });
     const pending = await eventually(
       () =>
-        db.query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
+        db
+          .schemaOwner()
+          .query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
       (result) => Number(result.rows[0]?.count) === 0,
     );
     expect(Number(pending.rows[0]?.count)).toBe(0);
@@ -194,7 +196,7 @@ describeOnEachDatabase('event backbone', (harness) => {
 
   it('keeps operational routes to admins, refusing before an idempotency key is claimed', async () => {
     const { request, db } = harness();
-    await db.query(
+    await db.schemaOwner().query(
       `INSERT INTO api_keys (tenant_id, id, name, key_hash, key_prefix, role)
        VALUES ('default', $1, 'pos terminal', $2, 'vendor-key', 'vendor')`,
       [newId(), hashApiKey(VENDOR_KEY)],
@@ -206,7 +208,7 @@ describeOnEachDatabase('event backbone', (harness) => {
       headers: { 'idempotency-key': 'vendor-replay' },
     });
     expect(replay.status).toBe(403);
-    const stored = await db.query('SELECT 1 FROM idempotency_keys');
+    const stored = await db.schemaOwner().query('SELECT 1 FROM idempotency_keys');
     expect(stored.rowCount).toBe(0);
   });
 
@@ -215,17 +217,23 @@ describeOnEachDatabase('event backbone', (harness) => {
     await stocked(1);
     await eventually(
       () =>
-        db.query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
+        db
+          .schemaOwner()
+          .query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
       (result) => Number(result.rows[0]?.count) === 0,
     );
-    await db.query(
-      `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'stock.created'`,
-    );
-    await db.query(`UPDATE outbox_events SET synced_at = NULL WHERE event_type = 'store.created'`);
-    expect(await purgePublishedEvents(db, 30 * 24 * 3600, 1_000)).toBe(1);
-    const left = await db.query<{ event_type: string }>(
-      'SELECT event_type FROM outbox_events ORDER BY position',
-    );
+    await db
+      .schemaOwner()
+      .query(
+        `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'stock.created'`,
+      );
+    await db
+      .schemaOwner()
+      .query(`UPDATE outbox_events SET synced_at = NULL WHERE event_type = 'store.created'`);
+    expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(1);
+    const left = await db
+      .schemaOwner()
+      .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY position');
     expect(left.rows.map((row) => row.event_type)).toEqual(['store.created', 'stock.created']);
   });
 });

@@ -11,7 +11,7 @@ const quiet = { warn: () => {} };
 const TAIL_BATCH_SIZE_MAX = 3;
 
 async function commitEvents(database: Database, count: number): Promise<void> {
-  await database.transaction((tx) =>
+  await database.schemaOwner().transaction((tx) =>
     appendToOutbox(
       tx,
       Array.from({ length: count }, (_, index) => ({
@@ -29,7 +29,7 @@ async function commitEvents(database: Database, count: number): Promise<void> {
 
 /** Sequences what committed, as the relay of some instance would. */
 async function sequence(database: Database): Promise<SequencedEvent[]> {
-  return database.transaction((tx) => sequencePending(tx, 100));
+  return database.system('outbox-relay').transaction((tx) => sequencePending(tx, 100));
 }
 
 async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {

@@ -101,9 +101,9 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
           .map((message) => (message.envelope.data as { version: number }).version);
         expect(versions).toEqual(Array.from({ length: changes }, (_, index) => index + 2));
         expect(new Set(received.map((message) => message.envelope.id)).size).toBe(received.length);
-        const failures = await database.query<{ attempts: number }>(
-          'SELECT max(attempts) AS attempts FROM outbox_events',
-        );
+        const failures = await database
+          .schemaOwner()
+          .query<{ attempts: number }>('SELECT max(attempts) AS attempts FROM outbox_events');
         expect(Number(failures.rows[0]?.attempts)).toBeGreaterThan(1);
       });
     },
@@ -121,8 +121,8 @@ describe.skipIf(!postgresAvailable())('two instances sharing one PostgreSQL', ()
     cleanups.push(drop);
     const { PgDatabase } = await import('../../src/platform/db/pg-database.js');
     const { postgresAdminUrl, withDatabaseName } = await import('../support/postgres.js');
-    const name = (await database.query<{ name: string }>('SELECT current_database() AS name')).rows[0]
-      ?.name as string;
+    const name = (await database.schemaOwner().query<{ name: string }>('SELECT current_database() AS name'))
+      .rows[0]?.name as string;
     const second = new PgDatabase({
       connectionString: withDatabaseName(postgresAdminUrl(), name),
       poolSizeMax: 5,

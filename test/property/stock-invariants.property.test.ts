@@ -185,7 +185,7 @@ async function runSequence(
     expect(response.status, label).toBeLessThan(500);
     expect(response.status, label).toBe(expected);
     if (code !== undefined) expect(response.body.code, label).toBe(code);
-    expect(await findInvariantViolations(app.db), label).toEqual([]);
+    expect(await findInvariantViolations(app.db.schemaOwner()), label).toEqual([]);
   }
 
   for (let productIndex = 0; productIndex < PRODUCTS; productIndex += 1) {

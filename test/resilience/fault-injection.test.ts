@@ -248,9 +248,9 @@ describe.skipIf(!servicesAvailable)('fault injection: Redis, NATS and PostgreSQL
     // Every committed event reaches the subscriber once the broker is back.
     const drainStarted = Date.now();
     const committed = async () =>
-      (await database.query<{ id: string }>('SELECT id FROM outbox_events ORDER BY position')).rows.map(
-        (row) => row.id,
-      );
+      (
+        await database.schemaOwner().query<{ id: string }>('SELECT id FROM outbox_events ORDER BY position')
+      ).rows.map((row) => row.id);
     let committedIds = await committed();
     while (
       new Set(received).size < committedIds.length ||
@@ -278,7 +278,7 @@ describe.skipIf(!servicesAvailable)('fault injection: Redis, NATS and PostgreSQL
     const acknowledged = outcomes.filter((outcome) => outcome.status < 300 && outcome.kind !== 'read');
     const recorded = new Set(
       (
-        await database.query<{ correlation_id: string }>(
+        await database.schemaOwner().query<{ correlation_id: string }>(
           `SELECT correlation_id FROM stock_movements
            UNION SELECT envelope->>'correlationid' FROM outbox_events`,
         )
@@ -288,7 +288,7 @@ describe.skipIf(!servicesAvailable)('fault injection: Redis, NATS and PostgreSQL
     expect(lost).toEqual([]);
 
     // 3. The stock invariants hold.
-    expect(await findInvariantViolations(database)).toEqual([]);
+    expect(await findInvariantViolations(database.schemaOwner())).toEqual([]);
 
     // 4. Exactly once after de-duplication, nothing missing.
     const unique = new Set(received);

@@ -109,12 +109,16 @@ describe('graceful shutdown on SIGTERM', () => {
     // The process is gone: read what it left behind.
     const database = await PgliteDatabase.open({ kind: 'directory', dataDir: path.join(dataDir, 'pglite') });
     try {
-      const level = await database.query<{ quantity: number }>('SELECT quantity FROM stock_levels');
+      const level = await database
+        .schemaOwner()
+        .query<{ quantity: number }>('SELECT quantity FROM stock_levels');
       expect(level.rows[0]?.quantity).toBe(10_000 - acknowledged);
       // The relay flushed before exiting: every committed event reached the (in-process) broker.
-      const pending = await database.query<{ pending: number }>(
-        'SELECT count(*)::int AS pending FROM outbox_events WHERE synced_at IS NULL',
-      );
+      const pending = await database
+        .schemaOwner()
+        .query<{ pending: number }>(
+          'SELECT count(*)::int AS pending FROM outbox_events WHERE synced_at IS NULL',
+        );
       expect(pending.rows[0]?.pending).toBe(0);
     } finally {
       await database.close();

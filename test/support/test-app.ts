@@ -11,6 +11,7 @@ import { PgliteDatabase } from '../../src/platform/db/pglite-database.js';
 import type { Broker } from '../../src/platform/events/broker.js';
 import { newId } from '../../src/platform/ids.js';
 import { displayPrefixOf, hashApiKey } from '../../src/platform/security/api-key.js';
+import { parseSecretKeys, SecretBox } from '../../src/platform/security/secret-box.js';
 import { postgresAdminUrl, withDatabaseName } from './postgres.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -55,9 +56,17 @@ export interface TestApp {
   stock(productId: string, storeId: string, quantity: number, lowStockThreshold?: number): Promise<any>;
 }
 
+/** A fixed key, so that every test app (and a second instance in a test) opens what another sealed. */
+export const TEST_SECRET_KEYS = parseSecretKeys(`test-1:${Buffer.alloc(32, 7).toString('base64')}`);
+
+export function testSecretBox(): SecretBox {
+  return new SecretBox(TEST_SECRET_KEYS);
+}
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     ...loadConfig({}),
+    secretsEncryptionKeys: TEST_SECRET_KEYS,
     adminApiKey: ADMIN_KEY,
     demoData: false,
     logLevel: 'silent',
@@ -154,7 +163,7 @@ export function describeOnEachDatabase(
 export async function resetTenantData(db: Database): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await db.query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
+      await db.schemaOwner().query(`TRUNCATE ${TENANT_DATA_TABLES.join(', ')} CASCADE`);
       return;
     } catch (error) {
       if (sqlStateOf(error) !== SqlState.deadlockDetected || attempt >= RESET_ATTEMPTS_MAX) throw error;
@@ -174,10 +183,12 @@ export async function startTestApp(
     database: db,
     ...(broker === undefined ? {} : { broker }),
   });
-  await db.query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [
-    OTHER_TENANT,
-  ]);
-  await db.query(
+  await db
+    .schemaOwner()
+    .query(`INSERT INTO tenants (id, name) VALUES ($1, 'Other tenant') ON CONFLICT DO NOTHING`, [
+      OTHER_TENANT,
+    ]);
+  await db.schemaOwner().query(
     `INSERT INTO api_keys (tenant_id, id, name, key_hash, key_prefix, role)
      VALUES ($1, $2, 'other admin', $3, $4, 'admin') ON CONFLICT (key_hash) DO NOTHING`,
     [OTHER_TENANT, newId(), hashApiKey(OTHER_TENANT_KEY), displayPrefixOf(OTHER_TENANT_KEY)],

@@ -101,13 +101,13 @@ export async function waitUntil(what: string, check: () => boolean | Promise<boo
 
 /** The webhook tables are not among the harness's tenant tables: each test starts without endpoints. */
 export async function resetWebhooks(db: Database): Promise<void> {
-  await db.query('TRUNCATE webhook_deliveries, webhook_secrets, webhook_endpoints');
+  await db.schemaOwner().query('TRUNCATE webhook_deliveries, webhook_secrets, webhook_endpoints');
 }
 
 /** An API key of the default tenant with a role other than admin. */
 export async function createKey(db: Database, role: 'manager' | 'vendor' | 'customer'): Promise<string> {
   const key = `test-${role}-key-${newId()}`;
-  await db.query(
+  await db.schemaOwner().query(
     `INSERT INTO api_keys (tenant_id, id, name, key_hash, key_prefix, role)
      VALUES ('default', $1, $2, $3, $4, $5)`,
     [newId(), `${role} key`, hashApiKey(key), displayPrefixOf(key), role],
@@ -117,6 +117,10 @@ export async function createKey(db: Database, role: 'manager' | 'vendor' | 'cust
 
 /** The event ids of the default tenant's log whose type matches. */
 export async function loggedEventIds(db: Database, typePrefix = ''): Promise<string[]> {
-  const events = await readEventLog(db, { tenantId: 'default', afterSequence: 0, limit: 10_000 });
+  const events = await readEventLog(db.schemaOwner(), {
+    tenantId: 'default',
+    afterSequence: 0,
+    limit: 10_000,
+  });
   return events.filter((event) => event.envelope.type.startsWith(typePrefix)).map((event) => event.id);
 }

@@ -86,10 +86,12 @@ describeOnEachDatabase(
       expect(rotated.status).toBe(200);
       expect(rotated.body.secret).toMatch(/^whsec_/);
       expect(rotated.body.secret).not.toBe(created.secret);
-      const secrets = await harness().db.query<{ expires_at: Date | null }>(
-        'SELECT expires_at FROM webhook_secrets WHERE endpoint_id = $1 ORDER BY created_at',
-        [created.id],
-      );
+      const secrets = await harness()
+        .db.schemaOwner()
+        .query<{ expires_at: Date | null }>(
+          'SELECT expires_at FROM webhook_secrets WHERE endpoint_id = $1 ORDER BY created_at',
+          [created.id],
+        );
       expect(secrets.rows).toHaveLength(2);
       const retiredExpiry = secrets.rows[0]?.expires_at ?? null;
       expect(retiredExpiry).toBeInstanceOf(Date);

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { WebhookDispatcher, WebhookService } from '../../src/modules/webhooks/index.js';
 import { subjectOf } from '../../src/platform/events/broker.js';
 import { readEventLog } from '../../src/platform/events/outbox-store.js';
-import { describeOnEachDatabase } from '../support/test-app.js';
+import { describeOnEachDatabase, testSecretBox } from '../support/test-app.js';
 import { loggedEventIds, resetWebhooks, WebhookReceiver, waitUntil } from './webhook-receiver.js';
 
 /** Short enough for a test, long enough that a receiver recovering within it gets everything. */
@@ -320,7 +320,7 @@ describeOnEachDatabase(
       const endpoint = await register(target.url);
       const { levelUrl } = await stocked(10);
       await waitUntil('the first event arrived', () => target.requests.length === 1);
-      const [first] = await readEventLog(db, {
+      const [first] = await readEventLog(db.schemaOwner(), {
         tenantId: 'default',
         afterSequence: 0,
         limit: 10,
@@ -350,8 +350,9 @@ describeOnEachDatabase(
         {
           database: db,
           broker: app.broker,
-          service: new WebhookService(db, { allowPrivateTargets: true }),
+          service: new WebhookService(db, { allowPrivateTargets: true, secretBox: testSecretBox() }),
           logger: pino({ level: 'silent' }),
+          secretBox: testSecretBox(),
         },
         { timeoutMs: 1_000, allowPrivateTargets: true },
       );

@@ -33,7 +33,7 @@ describeOnEachDatabase('webhook SSRF protection (private targets not allowed)', 
   it('checks a changed URL too', async () => {
     const { db, request } = harness();
     // Registered as if it had been public; the change to a private address is refused.
-    await db.query(
+    await db.schemaOwner().query(
       `INSERT INTO webhook_endpoints (tenant_id, id, url, event_types) VALUES
         ('default', '0190a0e2-0000-7000-8000-0000000000aa', 'https://203.0.114.1/hooks', '{*}')`,
     );

@@ -78,7 +78,7 @@ export class ProductService {
   async create(context: RequestContext, input: ProductWrite): Promise<Product> {
     const fields = fieldsOf(input);
     return this.#mappingSkuConflict(fields.sku, () =>
-      this.database.transaction(async (tx) => {
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
         const row = await insertProduct(tx, context.tenantId, newId(), fields);
         await this.#announce(tx, context, CatalogEventTypes.productCreated, null, row);
         return toProduct(row);
@@ -87,7 +87,7 @@ export class ProductService {
   }
 
   async get(tenantId: string, productId: string): Promise<Product> {
-    return toProduct(await this.require(this.database, tenantId, productId));
+    return toProduct(await this.require(this.database.forTenant(tenantId), tenantId, productId));
   }
 
   /**
@@ -106,7 +106,7 @@ export class ProductService {
   }
 
   async getBySku(tenantId: string, sku: string): Promise<Product> {
-    const row = await findProductBySku(this.database, tenantId, sku);
+    const row = await findProductBySku(this.database.forTenant(tenantId), tenantId, sku);
     if (row === undefined) {
       throw new AppError(CatalogErrors.productNotFound, `No product has SKU ${sku}`, { sku });
     }
@@ -117,7 +117,7 @@ export class ProductService {
     tenantId: string,
     filter: { category: string | undefined; afterId: string | undefined; limit: number },
   ) {
-    return listProducts(this.database, tenantId, filter);
+    return listProducts(this.database.forTenant(tenantId), tenantId, filter);
   }
 
   async update(
@@ -128,7 +128,7 @@ export class ProductService {
   ): Promise<Product> {
     const fields = fieldsOf(input);
     return this.#mappingSkuConflict(fields.sku, () =>
-      this.database.transaction(async (tx) => {
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
         const previous = await findProduct(tx, context.tenantId, productId, 'update');
         if (previous === undefined) throw productNotFound(productId);
         const row = await updateProduct(
@@ -154,7 +154,7 @@ export class ProductService {
     productId: string,
     expectedVersion: number | undefined,
   ): Promise<void> {
-    await this.database.transaction(async (tx) => {
+    await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const row = await findProduct(tx, context.tenantId, productId, 'update');
       if (row === undefined) throw productNotFound(productId);
       if (expectedVersion !== undefined && row.version !== expectedVersion)

@@ -16,7 +16,7 @@ export class StoreService {
   constructor(private readonly database: Database) {}
 
   async create(context: RequestContext, input: StoreCreate): Promise<Store> {
-    return this.database.transaction(async (tx) => {
+    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const row = await insertStore(tx, context.tenantId, {
         id: input.id,
         name: input.name,
@@ -44,7 +44,7 @@ export class StoreService {
   }
 
   async get(tenantId: string, storeId: string): Promise<Store> {
-    return toStore(await this.require(this.database, tenantId, storeId));
+    return toStore(await this.require(this.database.forTenant(tenantId), tenantId, storeId));
   }
 
   /** For other modules: the store, inside their transaction; 404 when it does not exist. */
@@ -54,12 +54,17 @@ export class StoreService {
     return row;
   }
 
-  async getMany(tenantId: string, storeIds: readonly string[]): Promise<Map<string, Store>> {
-    const rows = await findStores(this.database, tenantId, storeIds);
+  /** `db`: the caller's transaction, when it has one for this tenant. */
+  async getMany(
+    tenantId: string,
+    storeIds: readonly string[],
+    db: Queryable = this.database.forTenant(tenantId),
+  ): Promise<Map<string, Store>> {
+    const rows = await findStores(db, tenantId, storeIds);
     return new Map(rows.map((row) => [row.id, toStore(row)]));
   }
 
   async list(tenantId: string, afterId: string | undefined, limit: number): Promise<StoreRow[]> {
-    return listStores(this.database, tenantId, afterId, limit);
+    return listStores(this.database.forTenant(tenantId), tenantId, afterId, limit);
   }
 }

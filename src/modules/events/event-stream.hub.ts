@@ -82,7 +82,7 @@ export class EventStreamHub {
   async #catchUp(client: StreamClient): Promise<void> {
     try {
       for (;;) {
-        const events = await readEventLog(this.database, {
+        const events = await readEventLog(this.database.forTenant(client.filter.tenantId), {
           tenantId: client.filter.tenantId,
           afterSequence: client.lastSequence,
           limit: CATCH_UP_PAGE_SIZE,

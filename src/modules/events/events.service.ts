@@ -21,11 +21,11 @@ export class EventsService {
   ) {}
 
   async page(tenantId: string, afterSequence: number, limit: number, types: readonly string[] | undefined) {
-    return readEventLog(this.database, { tenantId, afterSequence, limit, types });
+    return readEventLog(this.database.forTenant(tenantId), { tenantId, afterSequence, limit, types });
   }
 
   async pending(tenantId: string) {
-    const figures = await backlog(this.database, tenantId);
+    const figures = await backlog(this.database.forTenant(tenantId), tenantId);
     const oldest = figures.oldest_pending_created_at;
     const status = this.relayStatus();
     return {
@@ -51,7 +51,11 @@ export class EventsService {
     let replayed = 0;
     while (replayed < REPLAY_EVENTS_MAX) {
       const limit = Math.min(REPLAY_PAGE_SIZE, REPLAY_EVENTS_MAX - replayed);
-      const events = await readEventLog(this.database, { tenantId, afterSequence, limit });
+      const events = await readEventLog(this.database.forTenant(tenantId), {
+        tenantId,
+        afterSequence,
+        limit,
+      });
       if (events.length === 0) break;
       await this.broker.publish(events.map((event) => replayMessage(event, replayId)));
       replayed += events.length;
@@ -69,10 +73,12 @@ export class EventsService {
 
   async #sequenceBefore(tenantId: string, since: Date | undefined): Promise<number> {
     if (since === undefined) return 0;
-    const result = await this.database.query<{ sequence: number | null }>(
-      `SELECT max(sequence) AS sequence FROM outbox_events WHERE tenant_id = $1 AND sequence IS NOT NULL AND created_at < $2`,
-      [tenantId, since],
-    );
+    const result = await this.database
+      .forTenant(tenantId)
+      .query<{ sequence: number | null }>(
+        `SELECT max(sequence) AS sequence FROM outbox_events WHERE tenant_id = $1 AND sequence IS NOT NULL AND created_at < $2`,
+        [tenantId, since],
+      );
     return result.rows[0]?.sequence ?? 0;
   }
 }

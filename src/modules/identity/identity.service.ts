@@ -41,7 +41,7 @@ export class IdentityService implements Authenticator {
     tenantName: string,
     configuredAdminKey: string | undefined,
   ): Promise<BootstrapResult> {
-    return this.database.transaction(async (tx) => {
+    return this.database.forTenant(tenantId).transaction(async (tx) => {
       const tenantCreated = await insertTenantIfAbsent(tx, tenantId, tenantName);
       const adminKey = configuredAdminKey ?? (tenantCreated ? generateApiKey() : undefined);
       if (adminKey !== undefined) {
@@ -71,7 +71,8 @@ export class IdentityService implements Authenticator {
     const cached = this.#verified.get(hash);
     if (cached !== undefined) return cached;
     // Lookup by hash: an indexed equality on a digest, so timing reveals nothing about the key.
-    const row = await findActiveApiKeyByHash(this.database, hash);
+    // The tenant is what the key tells us, so this one lookup spans tenants (ADR 0017).
+    const row = await findActiveApiKeyByHash(this.database.system('api-key-authentication'), hash);
     if (row === undefined) return null;
     const identity = {
       tenantId: row.tenant_id,
@@ -85,7 +86,7 @@ export class IdentityService implements Authenticator {
     };
     this.#verified.set(hash, identity);
     // Last use at minute granularity: the cache refreshes it at most every TTL, the SQL at most every minute.
-    await touchApiKey(this.database, row.tenant_id, row.id);
+    await touchApiKey(this.database.forTenant(row.tenant_id), row.tenant_id, row.id);
     return identity;
   }
 }

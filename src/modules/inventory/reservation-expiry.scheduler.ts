@@ -62,7 +62,7 @@ export class ReservationExpiryScheduler {
       }
       if (expiredTotal > 0) this.logger.info({ expired: expiredTotal }, 'reservations expired');
       if (!drained) return this.#timer.scheduleIn(0);
-      const next = await nextPendingExpiry(this.database);
+      const next = await nextPendingExpiry(this.database.system('reservation-expiry'));
       if (next === undefined) return this.#timer.scheduleIn(EXPIRY_SLEEP_MAX_MS);
       this.#timer.scheduleIn(
         Math.max(next.getTime() - Date.now(), expiredTotal === 0 ? EXPIRY_SLEEP_MIN_MS : 0),

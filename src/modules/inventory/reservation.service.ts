@@ -100,7 +100,7 @@ export class ReservationService {
   async create(context: RequestContext, input: ReservationCreate): Promise<Reservation> {
     const ttlSeconds = this.#ttl(input.ttl_seconds);
     const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
-    const row = await this.database.transaction(async (tx) => {
+    const row = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const after = await reserveQuantity(tx, level, input.quantity);
       if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
       const [reservation] = await insertReservations(
@@ -140,7 +140,7 @@ export class ReservationService {
       .map((item, index) => ({ index, item, key: { productId: item.product_id, storeId: item.store_id } }))
       .sort((left, right) => compareLevelKeys(left.key, right.key) || left.index - right.index);
     const batchId = newId();
-    const rows = await this.database.transaction(async (tx) => {
+    const rows = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const unmet: UnmetLine[] = [];
       const levelChanges: LevelChange[] = [];
       const reservationIds = new Map<number, string>();
@@ -204,7 +204,7 @@ export class ReservationService {
   }
 
   async get(tenantId: string, reservationId: string): Promise<Reservation> {
-    const row = await findReservation(this.database, tenantId, reservationId);
+    const row = await findReservation(this.database.forTenant(tenantId), tenantId, reservationId);
     if (row === undefined) throw reservationNotFound(reservationId);
     return toReservation(row);
   }
@@ -212,7 +212,7 @@ export class ReservationService {
   /** The sale. Confirming twice returns the confirmed reservation; a cancelled or expired one is a 409. */
   async confirm(context: RequestContext, reservationId: string): Promise<Reservation> {
     const origin = originOf(context);
-    const outcome = await this.database.transaction(async (tx) => {
+    const outcome = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const row = await this.#lock(tx, context.tenantId, reservationId);
       if (row.status !== 'PENDING') return row;
       if (row.due) {
@@ -248,7 +248,7 @@ export class ReservationService {
   /** Gives the stock back. Cancelling a cancelled or expired reservation is harmless; a confirmed one is a 409. */
   async cancel(context: RequestContext, reservationId: string): Promise<Reservation> {
     const origin = originOf(context);
-    const outcome = await this.database.transaction(async (tx) => {
+    const outcome = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const row = await this.#lock(tx, context.tenantId, reservationId);
       if (row.status !== 'PENDING') return row;
       if (row.due) {
@@ -280,22 +280,22 @@ export class ReservationService {
   }
 
   async listPendingOfStore(tenantId: string, storeId: string, afterId: string | undefined, limit: number) {
-    return listPendingOfStore(this.database, tenantId, storeId, afterId, limit);
+    return listPendingOfStore(this.database.forTenant(tenantId), tenantId, storeId, afterId, limit);
   }
 
   async listOfLevel(
     filter: LevelRef & { status: ReservationStatus | undefined; afterId: string | undefined; limit: number },
   ) {
-    return listOfLevel(this.database, filter);
+    return listOfLevel(this.database.forTenant(filter.tenantId), filter);
   }
 
   async stats(tenantId: string, storeId: string | undefined): Promise<ReservationStats> {
-    const totals = await countByStatus(this.database, tenantId, storeId);
+    const totals = await countByStatus(this.database.forTenant(tenantId), tenantId, storeId);
     const of = (status: ReservationStatus) => {
       const found = totals.find((total) => total.status === status);
       return { count: found?.count ?? 0, units: found?.units ?? 0 };
     };
-    const nextExpiry = await nextPendingExpiryOfTenant(this.database, tenantId, storeId);
+    const nextExpiry = await nextPendingExpiryOfTenant(this.database.forTenant(tenantId), tenantId, storeId);
     return {
       pending: of('PENDING'),
       confirmed: of('CONFIRMED'),
@@ -307,7 +307,7 @@ export class ReservationService {
 
   /** Expires up to `limit` due reservations of every tenant and releases their stock; returns how many. */
   async expireDue(limit: number): Promise<number> {
-    return this.database.transaction(async (tx) => {
+    return this.database.system('reservation-expiry').transaction(async (tx) => {
       const expired = await expireDueReservations(tx, limit);
       // Tenants in a fixed order too: two sweepers then lock levels in one global order.
       const byTenant = [...groupBy(expired, (row) => row.tenant_id)].sort(([left], [right]) =>

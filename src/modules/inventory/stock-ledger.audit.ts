@@ -33,8 +33,10 @@ export async function auditStockLedger(
   database: Database,
   options: { repair: boolean },
 ): Promise<LedgerAuditReport> {
-  const checked = await database.query<{ count: number }>('SELECT count(*) AS count FROM stock_levels');
-  const drifts = await database.query<LevelDrift>(`
+  // Every tenant's levels: the audit is one of the named cross-tenant jobs (ADR 0017).
+  const everyTenant = database.system('stock-ledger-audit');
+  const checked = await everyTenant.query<{ count: number }>('SELECT count(*) AS count FROM stock_levels');
+  const drifts = await everyTenant.query<LevelDrift>(`
     WITH ledger AS (
       SELECT tenant_id, product_id, store_id, sum(quantity_change) AS units FROM stock_movements GROUP BY 1, 2, 3
     ), pending AS (
@@ -58,7 +60,8 @@ export async function auditStockLedger(
 
 /** Re-checks the drift under the level's row lock, then sets the rebuilt values; false if it can't hold them. */
 async function repairLevel(database: Database, drift: LevelDrift): Promise<boolean> {
-  return database.transaction(async (tx) => {
+  // A repair touches one tenant's level, so it runs bound to that tenant.
+  return database.forTenant(drift.tenant_id).transaction(async (tx) => {
     const key = [drift.tenant_id, drift.product_id, drift.store_id];
     const locked = await tx.query<StockLevelRow>(
       `SELECT product_id, store_id, quantity, reserved, low_stock_threshold, sellable, version, updated_at

@@ -73,7 +73,7 @@ export class StockService implements ProductDeletionGuard {
   ) {}
 
   async initialise(context: RequestContext, input: StockInitialise): Promise<StockLevel> {
-    return this.database.transaction(async (tx) => {
+    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
       await this.products.require(tx, context.tenantId, input.product_id, 'share');
       await this.stores.require(tx, context.tenantId, input.store_id);
       const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
@@ -102,12 +102,15 @@ export class StockService implements ProductDeletionGuard {
   }
 
   async get(level: LevelRef): Promise<StockLevel> {
-    return toStockLevel(await this.#require(this.database, level));
+    return toStockLevel(await this.#require(this.database.forTenant(level.tenantId), level));
   }
 
   async listByProduct(tenantId: string, productId: string) {
-    await this.products.require(this.database, tenantId, productId);
-    const rows = await listLevelsOfProduct(this.database, tenantId, productId);
+    // One transaction for both reads: a tenant-bound statement outside one costs a transaction each.
+    const rows = await this.database.forTenant(tenantId).transaction(async (tx) => {
+      await this.products.require(tx, tenantId, productId);
+      return listLevelsOfProduct(tx, tenantId, productId);
+    });
     const levels = rows.map(toStockLevel);
     const totalQuantity = levels.reduce((sum, level) => sum + level.quantity, 0);
     const totalReserved = levels.reduce((sum, level) => sum + level.reserved, 0);
@@ -121,19 +124,21 @@ export class StockService implements ProductDeletionGuard {
   }
 
   async listByStore(tenantId: string, storeId: string, afterProductId: string | undefined, limit: number) {
-    await this.stores.require(this.database, tenantId, storeId);
-    return listLevelsOfStore(this.database, tenantId, storeId, afterProductId, limit);
+    return this.database.forTenant(tenantId).transaction(async (tx) => {
+      await this.stores.require(tx, tenantId, storeId);
+      return listLevelsOfStore(tx, tenantId, storeId, afterProductId, limit);
+    });
   }
 
   async listLowStock(
     tenantId: string,
     filter: { storeId: string | undefined; after: readonly [string, string] | undefined; limit: number },
   ) {
-    return listLowStockLevels(this.database, tenantId, filter);
+    return listLowStockLevels(this.database.forTenant(tenantId), tenantId, filter);
   }
 
   async availability(level: LevelRef, requested: number) {
-    const row = await this.#require(this.database, level);
+    const row = await this.#require(this.database.forTenant(level.tenantId), level);
     const available = sellableQuantityOf(row);
     return {
       product_id: level.productId,
@@ -156,12 +161,16 @@ export class StockService implements ProductDeletionGuard {
   }
 
   async #loadProductAvailability(tenantId: string, productId: string): Promise<ProductAvailability> {
-    const product = await this.products.require(this.database, tenantId, productId);
-    const levels = await listLevelsOfProduct(this.database, tenantId, productId);
-    const stores = await this.stores.getMany(
-      tenantId,
-      levels.map((level) => level.store_id),
-    );
+    const { product, levels, stores } = await this.database.forTenant(tenantId).transaction(async (tx) => {
+      const found = await this.products.require(tx, tenantId, productId);
+      const rows = await listLevelsOfProduct(tx, tenantId, productId);
+      const named = await this.stores.getMany(
+        tenantId,
+        rows.map((level) => level.store_id),
+        tx,
+      );
+      return { product: found, levels: rows, stores: named };
+    });
     const perStore = levels.map((level) => {
       const store = stores.get(level.store_id);
       return {
@@ -188,7 +197,7 @@ export class StockService implements ProductDeletionGuard {
     expectedVersion: number | undefined,
     input: StockSet,
   ): Promise<StockLevel> {
-    return this.database.transaction(async (tx) => {
+    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const current = await this.#require(tx, level, { forUpdate: true });
       if (expectedVersion !== undefined && current.version !== expectedVersion)
         throw versionConflict(current.version);
@@ -222,7 +231,7 @@ export class StockService implements ProductDeletionGuard {
         quantity_change: input.quantity_change,
       });
     }
-    return this.database.transaction(async (tx) => {
+    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const row = await changeQuantity(tx, level, input.quantity_change);
       if (row === undefined) throw await this.#whyChangeFailed(tx, level, input.quantity_change);
       await recordLevelChanges(tx, originOf(context), [
@@ -247,7 +256,7 @@ export class StockService implements ProductDeletionGuard {
     if (input.from_store_id === input.to_store_id) {
       throw new AppError(InventoryErrors.sameStoreTransfer, 'from_store_id and to_store_id must differ');
     }
-    return this.database.transaction(async (tx) => {
+    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const { tenantId } = context;
       await this.products.require(tx, tenantId, input.product_id, 'share');
       const source = { tenantId, productId: input.product_id, storeId: input.from_store_id };
@@ -312,8 +321,10 @@ export class StockService implements ProductDeletionGuard {
   }
 
   async movements(level: LevelRef, beforeId: string | undefined, limit: number): Promise<MovementRow[]> {
-    await this.#require(this.database, level);
-    return listMovements(this.database, level, beforeId, limit);
+    return this.database.forTenant(level.tenantId).transaction(async (tx) => {
+      await this.#require(tx, level);
+      return listMovements(tx, level, beforeId, limit);
+    });
   }
 
   /** Deleting a product: refused while any of its stock is reserved; otherwise its levels stop selling. */

@@ -1,5 +1,6 @@
 import type { Database } from '../../platform/db/database.js';
 import { newId } from '../../platform/ids.js';
+import type { SecretBox } from '../../platform/security/secret-box.js';
 import { WakeTimer } from '../../platform/wake-timer.js';
 import {
   afterFailedAttempt,
@@ -22,6 +23,7 @@ import {
   resumeAfterOutage,
   setEndpointHealth,
 } from './webhook-delivery.repository.js';
+import { webhookSecretContext } from './webhook-secret.sealing.js';
 import { signatureHeaders } from './webhook-signature.js';
 
 /** Requests in flight per instance: one slow receiver occupies one slot, not the worker. */
@@ -96,6 +98,7 @@ export class DeliveryWorker {
     private readonly requestTimeoutMs: number,
     tuning: DeliveryTuning,
     private readonly logger: WorkerLogger,
+    private readonly secretBox: SecretBox,
   ) {
     assertValidTuning(tuning);
     this.#tuning = tuning;
@@ -134,7 +137,8 @@ export class DeliveryWorker {
       const free = this.#tuning.concurrency - this.#inFlight.size;
       // Full: the next attempt to finish wakes the worker.
       if (free <= 0) return;
-      const claimed = await claimDueDeliveries(this.database, {
+      // Claiming spans tenants; recording an outcome is bound to the delivery's tenant.
+      const claimed = await claimDueDeliveries(this.database.system('webhook-delivery'), {
         limit: free,
         leaseSeconds: (this.requestTimeoutMs + LEASE_MARGIN_MS) / 1000,
         orderHoldStrikesMax: ORDER_HOLD_STRIKES_MAX,
@@ -148,7 +152,7 @@ export class DeliveryWorker {
         this.#inFlight.add(attempt);
       }
       if (claimed.length === free || this.#stopped) return;
-      const next = await nextDueAt(this.database, ORDER_HOLD_STRIKES_MAX);
+      const next = await nextDueAt(this.database.system('webhook-delivery'), ORDER_HOLD_STRIKES_MAX);
       if (next === null) return this.#timer.scheduleIn(WORKER_SLEEP_MAX_MS);
       this.#timer.scheduleIn(
         Math.max(next.getTime() - Date.now(), claimed.length === 0 ? WORKER_SLEEP_MIN_MS : 0),
@@ -187,7 +191,10 @@ export class DeliveryWorker {
     let headers: Record<string, string>;
     try {
       body = JSON.stringify(delivery.payload);
-      headers = { ...signatureHeaders(delivery.event_id, new Date(), body, delivery.secrets) };
+      // Opened only for the moment of signing; a secret that does not open fails the attempt.
+      const context = webhookSecretContext(delivery.tenant_id, delivery.endpoint_id);
+      const secrets = delivery.secrets.map((sealed) => this.secretBox.open(sealed, context));
+      headers = { ...signatureHeaders(delivery.event_id, new Date(), body, secrets) };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       return { outcome: { ok: false, statusCode: null, error: `not sent: ${reason}` }, requested: false };
@@ -197,7 +204,7 @@ export class DeliveryWorker {
 
   async #recordSuccess(delivery: ClaimedDelivery, statusCode: number): Promise<void> {
     const threshold = this.#tuning.breakerFailureThreshold;
-    await this.database.transaction(async (tx) => {
+    await this.database.forTenant(delivery.tenant_id).transaction(async (tx) => {
       const failuresBefore = await lockEndpointHealth(tx, delivery.tenant_id, delivery.endpoint_id);
       if (failuresBefore === undefined) return;
       await markSucceeded(tx, delivery, statusCode);
@@ -219,7 +226,7 @@ export class DeliveryWorker {
   async #recordFailure(delivery: ClaimedDelivery, outcome: SendOutcome, attempted = false): Promise<void> {
     const tuning = this.#tuning;
     const decision = afterFailedAttempt(delivery.attempts, tuning.retryScheduleMs);
-    await this.database.transaction(async (tx) => {
+    await this.database.forTenant(delivery.tenant_id).transaction(async (tx) => {
       const failuresBefore = await lockEndpointHealth(tx, delivery.tenant_id, delivery.endpoint_id);
       if (failuresBefore === undefined) return;
       await markFailed(tx, delivery, {

@@ -6,3 +6,4 @@ export {
 } from './webhook.dispatcher.js';
 export { webhookRoutes } from './webhook.routes.js';
 export { WebhookService, type WebhookServiceOptions } from './webhook.service.js';
+export { resealWebhookSecrets } from './webhook-secret.sealing.js';

@@ -157,3 +157,38 @@ export async function retireCurrentSecret(
     [tenantId, endpointId, overlapSeconds],
   );
 }
+
+export interface StoredSecret {
+  tenant_id: string;
+  endpoint_id: string;
+  id: string;
+  secret: string;
+}
+
+/** Secrets not yet sealed under `currentPrefix` (older keys, or clear from before encryption at rest). */
+export async function listSecretsToReseal(
+  db: Queryable,
+  currentPrefix: string,
+  limit: number,
+): Promise<StoredSecret[]> {
+  const result = await db.query<StoredSecret>(
+    `SELECT tenant_id, endpoint_id, id, secret FROM webhook_secrets
+      WHERE left(secret, length($1)) <> $1 ORDER BY tenant_id, endpoint_id, id LIMIT $2`,
+    [currentPrefix, limit],
+  );
+  return result.rows;
+}
+
+/** Swaps one stored value for another, only if it is still the one read (another instance may be resealing too). */
+export async function replaceSecretValue(
+  db: Queryable,
+  stored: StoredSecret,
+  value: string,
+): Promise<boolean> {
+  const result = await db.query(
+    `UPDATE webhook_secrets SET secret = $5
+      WHERE tenant_id = $1 AND endpoint_id = $2 AND id = $3 AND secret = $4`,
+    [stored.tenant_id, stored.endpoint_id, stored.id, stored.secret, value],
+  );
+  return result.rowCount === 1;
+}

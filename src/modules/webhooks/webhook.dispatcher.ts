@@ -1,5 +1,6 @@
 import type { Database } from '../../platform/db/database.js';
 import type { Broker, BrokerMessage, Subscription } from '../../platform/events/broker.js';
+import type { SecretBox } from '../../platform/security/secret-box.js';
 import {
   DELIVERY_TUNING_DEFAULT,
   type DeliveryTuning,
@@ -31,6 +32,8 @@ export interface WebhookDispatcherDependencies {
   broker: Broker;
   service: WebhookService;
   logger: WorkerLogger;
+  /** Opens the sealed signing secrets when a delivery is signed. */
+  secretBox: SecretBox;
 }
 
 /**
@@ -63,6 +66,7 @@ export class WebhookDispatcher {
       options.timeoutMs,
       { ...DELIVERY_TUNING_DEFAULT, ...options.tuning },
       dependencies.logger,
+      dependencies.secretBox,
     );
   }
 
@@ -127,7 +131,11 @@ export class WebhookDispatcher {
   }
 
   #purge(): void {
-    purgeFinishedDeliveries(this.dependencies.database, DELIVERY_RETENTION_SECONDS, PURGE_BATCH_SIZE_MAX)
+    purgeFinishedDeliveries(
+      this.dependencies.database.system('maintenance'),
+      DELIVERY_RETENTION_SECONDS,
+      PURGE_BATCH_SIZE_MAX,
+    )
       .then((purged) => {
         if (purged > 0) this.dependencies.logger.info({ purged }, 'old webhook deliveries purged');
       })

@@ -5,6 +5,7 @@ import { versionConflict } from '../../platform/http/etag.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
+import type { SecretBox } from '../../platform/security/secret-box.js';
 import { endpointMatches, WILDCARD_EVENT_TYPE } from './event-matching.domain.js';
 import { type HostResolver, systemResolver, validateTargetUrl } from './target-url.validator.js';
 import {
@@ -29,6 +30,7 @@ import {
   retireCurrentSecret,
   updateEndpoint,
 } from './webhook-endpoint.repository.js';
+import { webhookSecretContext } from './webhook-secret.sealing.js';
 import { generateWebhookSecret } from './webhook-signature.js';
 import { deliveryNotFound, WebhookErrors, webhookNotFound } from './webhooks.errors.js';
 import type {
@@ -57,6 +59,8 @@ export interface WebhookServiceOptions {
   /** WEBHOOK_ALLOW_PRIVATE_TARGETS: skip the address checks (local receivers, tests). */
   allowPrivateTargets: boolean;
   resolve?: HostResolver;
+  /** Seals signing secrets before they are stored: the database never holds one in clear. */
+  secretBox: SecretBox;
 }
 
 export function toWebhook(row: EndpointRow): Webhook {
@@ -117,7 +121,7 @@ export class WebhookService {
   async create(context: RequestContext, input: WebhookCreate): Promise<WebhookWithSecret> {
     const url = await this.#validUrl(input.url);
     const secret = generateWebhookSecret();
-    const row = await this.database.transaction(async (tx) => {
+    const row = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       await lockEndpointCreation(tx, context.tenantId);
       if ((await countEndpoints(tx, context.tenantId)) >= WEBHOOK_ENDPOINTS_PER_TENANT_MAX) {
         throw new AppError(
@@ -133,20 +137,26 @@ export class WebhookService {
         store_ids: input.store_ids ?? null,
         enabled: input.enabled ?? true,
       });
-      await insertSecret(tx, context.tenantId, created.id, newId(), secret);
+      await insertSecret(
+        tx,
+        context.tenantId,
+        created.id,
+        newId(),
+        this.#seal(secret, context.tenantId, created.id),
+      );
       return created;
     });
     return { ...toWebhook(row), secret };
   }
 
   async get(tenantId: string, webhookId: string): Promise<Webhook> {
-    const row = await findEndpoint(this.database, tenantId, webhookId);
+    const row = await findEndpoint(this.database.forTenant(tenantId), tenantId, webhookId);
     if (row === undefined) throw webhookNotFound(webhookId);
     return toWebhook(row);
   }
 
   async list(tenantId: string, afterId: string | undefined, limit: number): Promise<EndpointRow[]> {
-    return listEndpoints(this.database, tenantId, afterId, limit);
+    return listEndpoints(this.database.forTenant(tenantId), tenantId, afterId, limit);
   }
 
   /** Changes what is given; `rotate_secret` returns the new secret once, the old one signs 24 h more. */
@@ -158,7 +168,7 @@ export class WebhookService {
   ): Promise<WebhookWithSecret> {
     const url = patch.url === undefined ? undefined : await this.#validUrl(patch.url);
     const secret = patch.rotate_secret === true ? generateWebhookSecret() : undefined;
-    const row = await this.database.transaction(async (tx) => {
+    const row = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
       const current = await findEndpoint(tx, context.tenantId, webhookId, 'update');
       if (current === undefined) throw webhookNotFound(webhookId);
       if (expectedVersion !== undefined && current.version !== expectedVersion) {
@@ -174,7 +184,13 @@ export class WebhookService {
       const updated = await updateEndpoint(tx, context.tenantId, webhookId, fields);
       if (secret !== undefined) {
         await retireCurrentSecret(tx, context.tenantId, webhookId, SECRET_ROTATION_OVERLAP_SECONDS);
-        await insertSecret(tx, context.tenantId, webhookId, newId(), secret);
+        await insertSecret(
+          tx,
+          context.tenantId,
+          webhookId,
+          newId(),
+          this.#seal(secret, context.tenantId, webhookId),
+        );
       }
       return updated;
     });
@@ -184,7 +200,7 @@ export class WebhookService {
   }
 
   async delete(context: RequestContext, webhookId: string): Promise<void> {
-    if (!(await deleteEndpoint(this.database, context.tenantId, webhookId))) {
+    if (!(await deleteEndpoint(this.database.forTenant(context.tenantId), context.tenantId, webhookId))) {
       throw webhookNotFound(webhookId);
     }
   }
@@ -195,12 +211,17 @@ export class WebhookService {
     filter: { status: DeliveryStatus | undefined; beforeId: string | undefined; limit: number },
   ): Promise<DeliveryRow[]> {
     await this.get(tenantId, webhookId);
-    return listDeliveries(this.database, tenantId, webhookId, filter);
+    return listDeliveries(this.database.forTenant(tenantId), tenantId, webhookId, filter);
   }
 
   /** Queues a delivery again, now, with a fresh retry schedule, whatever its status (DEAD included). */
   async redeliver(context: RequestContext, webhookId: string, deliveryId: string): Promise<Delivery> {
-    const row = await requeueDelivery(this.database, context.tenantId, webhookId, deliveryId);
+    const row = await requeueDelivery(
+      this.database.forTenant(context.tenantId),
+      context.tenantId,
+      webhookId,
+      deliveryId,
+    );
     if (row === undefined) {
       await this.get(context.tenantId, webhookId);
       throw deliveryNotFound(webhookId, deliveryId);
@@ -217,7 +238,11 @@ export class WebhookService {
     if (request.from_sequence === undefined && request.from_time === undefined) {
       throw new AppError(WebhookErrors.replayRangeInvalid, 'Send from_sequence, from_time or both');
     }
-    const endpoint = await findEndpoint(this.database, context.tenantId, webhookId);
+    const endpoint = await findEndpoint(
+      this.database.forTenant(context.tenantId),
+      context.tenantId,
+      webhookId,
+    );
     if (endpoint === undefined) throw webhookNotFound(webhookId);
     const fromTimeMs = request.from_time === undefined ? undefined : Date.parse(request.from_time);
     const types = endpoint.event_types.includes(WILDCARD_EVENT_TYPE) ? undefined : endpoint.event_types;
@@ -227,7 +252,7 @@ export class WebhookService {
     let lastSequence: number | null = null;
     let truncated = false;
     for (;;) {
-      const events = await readEventLog(this.database, {
+      const events = await readEventLog(this.database.forTenant(context.tenantId), {
         tenantId: context.tenantId,
         afterSequence,
         limit: REPLAY_PAGE_SIZE,
@@ -239,7 +264,7 @@ export class WebhookService {
         .filter((event) => endpointMatches(endpoint, event.envelope));
       const batch = wanted.slice(0, room);
       queued += await queueOrRequeue(
-        this.database,
+        this.database.forTenant(context.tenantId),
         context.tenantId,
         webhookId,
         batch.map((event) => ({
@@ -277,9 +302,9 @@ export class WebhookService {
     const tenantId = event.envelope.tenantid;
     // Most events concern no endpoint: one read settles that, without a transaction or an inbox row.
     // An endpoint created after this read was not subscribed when the event happened.
-    const subscribed = await findSubscribedEndpoints(this.database, tenantId, event.type);
+    const subscribed = await findSubscribedEndpoints(this.database.forTenant(tenantId), tenantId, event.type);
     if (!subscribed.some((endpoint) => endpointMatches(endpoint, event.envelope))) return 0;
-    const queued = await this.database.transaction(async (tx) => {
+    const queued = await this.database.forTenant(tenantId).transaction(async (tx) => {
       if (!(await recordInInbox(tx, WEBHOOK_CONSUMER_GROUP, event.id))) return 0;
       const endpoints = await findSubscribedEndpoints(tx, tenantId, event.type);
       const wanted = endpoints.filter((endpoint) => endpointMatches(endpoint, event.envelope));
@@ -292,6 +317,10 @@ export class WebhookService {
     });
     if (queued > 0) this.#announceQueued();
     return queued;
+  }
+
+  #seal(secret: string, tenantId: string, endpointId: string): string {
+    return this.options.secretBox.seal(secret, webhookSecretContext(tenantId, endpointId));
   }
 
   async #validUrl(raw: string): Promise<string> {

@@ -36,9 +36,73 @@ export function runAfterCommit(callbacks: readonly (() => void)[]): void {
   }
 }
 
-export interface Database extends Queryable {
-  readonly kind: DatabaseKind;
+/** A view of the database bound to one scope: every query and transaction runs inside it. */
+export interface ScopedDatabase extends Queryable {
+  /**
+   * Runs `work` in one transaction bound to this scope. `query` on the view is a transaction of one
+   * statement: work that reads twice should take one transaction and read twice inside it.
+   */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+}
+
+/**
+ * The cross-tenant jobs, by name. Each sees every tenant's rows, so each is a reviewed entry here:
+ * `grep -rn "\.system('"` lists every use.
+ */
+export const SYSTEM_PURPOSES = [
+  'api-key-authentication',
+  'outbox-relay',
+  'event-log-tail',
+  'reservation-expiry',
+  'webhook-delivery',
+  'stock-ledger-audit',
+  'metrics',
+  'maintenance',
+  'secret-rotation',
+  'startup-check',
+] as const;
+export type SystemPurpose = (typeof SYSTEM_PURPOSES)[number];
+
+/**
+ * Row-level security (migrations/0005): every transaction of a scope switches to APP_ROLE, which
+ * cannot bypass the policies, and sets who it serves transaction-locally, so nothing carries over
+ * to the next transaction on a pooled connection. Unset means no tenant: the policies show nothing.
+ */
+export const APP_ROLE = 'omnistock_app';
+export const TENANT_SETTING = 'omnistock.tenant_id';
+export const SYSTEM_SETTING = 'omnistock.system';
+/** The tenant id rule of the tenants table; checked again here because the id is inlined in SQL. */
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,49}$/;
+
+export type Scope = { kind: 'tenant'; tenantId: string } | { kind: 'system'; purpose: SystemPurpose };
+
+/**
+ * The statements that open a scope, sent with BEGIN in one simple-protocol message: binding a
+ * transaction to a tenant costs no extra round trip. The tenant id is inlined, so it is validated
+ * first; a value that fails is a programming error, never a query.
+ */
+export function scopeStatements(scope: Scope): string {
+  if (scope.kind === 'system') {
+    if (!(SYSTEM_PURPOSES as readonly string[]).includes(scope.purpose)) {
+      throw new Error(`Unknown system purpose ${scope.purpose}`);
+    }
+    return `SET LOCAL ROLE ${APP_ROLE}; SELECT set_config('${SYSTEM_SETTING}', 'on', true)`;
+  }
+  if (!TENANT_ID_PATTERN.test(scope.tenantId)) throw new Error('Invalid tenant id for a database scope');
+  return `SET LOCAL ROLE ${APP_ROLE}; SELECT set_config('${TENANT_SETTING}', '${scope.tenantId}', true)`;
+}
+
+export interface Database {
+  readonly kind: DatabaseKind;
+  /** Work for one tenant: row-level security shows and accepts that tenant's rows only. */
+  forTenant(tenantId: string): ScopedDatabase;
+  /** Cross-tenant work of a named background job (see SYSTEM_PURPOSES). Still not the owner. */
+  system(purpose: SystemPurpose): ScopedDatabase;
+  /**
+   * As the connecting user, which owns the schema and bypasses nothing it does not own: migrations
+   * (and test resets). Request handling never uses it.
+   */
+  schemaOwner(): ScopedDatabase;
   /**
    * Calls `onNotify` for each NOTIFY on `channel` (delivered after the notifying transaction
    * commits). Notifications can be missed while a connection is re-established, so every listener
@@ -48,6 +112,23 @@ export interface Database extends Queryable {
   /** Cheap round trip used by readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Builds the three views from an adapter's one primitive: a transaction opened with some statements. */
+export function scopedViews(
+  run: <T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>) => Promise<T>,
+): Pick<Database, 'forTenant' | 'system' | 'schemaOwner'> {
+  const view = (preamble: string | undefined): ScopedDatabase => ({
+    transaction: (work) => run(preamble, work),
+    query<Row>(sql: string, params?: readonly unknown[]) {
+      return run(preamble, (tx) => tx.query<Row>(sql, params));
+    },
+  });
+  return {
+    forTenant: (tenantId) => view(scopeStatements({ kind: 'tenant', tenantId })),
+    system: (purpose) => view(scopeStatements({ kind: 'system', purpose })),
+    schemaOwner: () => view(undefined),
+  };
 }
 
 /** SQLSTATE codes we react to. https://www.postgresql.org/docs/current/errcodes-appendix.html */

@@ -48,7 +48,7 @@ export async function loadMigrations(directory = MIGRATIONS_DIR): Promise<Migrat
  */
 export async function migrate(database: Database, migrations?: Migration[]): Promise<number[]> {
   const all = migrations ?? (await loadMigrations());
-  return database.transaction(async (tx) => {
+  return database.schemaOwner().transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
     await tx.executeScript(`
       CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -86,7 +86,9 @@ export async function migrate(database: Database, migrations?: Migration[]): Pro
 
 /** True when every migration this build knows is applied (readiness). */
 export async function isFullyMigrated(database: Database, migrations: Migration[]): Promise<boolean> {
-  const applied = await database.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const applied = await database
+    .schemaOwner()
+    .query<{ version: number }>('SELECT version FROM schema_migrations');
   const versions = new Set(applied.rows.map((row) => row.version));
   return migrations.every((migration) => versions.has(migration.version));
 }

@@ -6,6 +6,9 @@ import {
   isConnectivityError,
   type QueryResult,
   runAfterCommit,
+  type ScopedDatabase,
+  type SystemPurpose,
+  scopedViews,
   type Transaction,
 } from './database.js';
 
@@ -36,6 +39,7 @@ export class PgDatabase implements Database {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #options: PgDatabaseOptions;
+  readonly #views = scopedViews((preamble, work) => this.#transaction(preamble, work));
 
   constructor(options: PgDatabaseOptions) {
     this.#options = options;
@@ -54,12 +58,19 @@ export class PgDatabase implements Database {
     this.#pool.on('error', () => {});
   }
 
-  async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-    const result = await this.#pool.query(sql, params as unknown[]);
-    return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+  forTenant(tenantId: string): ScopedDatabase {
+    return this.#views.forTenant(tenantId);
   }
 
-  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  system(purpose: SystemPurpose): ScopedDatabase {
+    return this.#views.system(purpose);
+  }
+
+  schemaOwner(): ScopedDatabase {
+    return this.#views.schemaOwner();
+  }
+
+  async #transaction<T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
     // A checked-out client whose server goes away between statements emits 'error'; unheard, that
@@ -70,7 +81,8 @@ export class PgDatabase implements Database {
     client.on('error', onConnectionError);
     const committed: (() => void)[] = [];
     try {
-      await client.query('BEGIN');
+      // One message, one round trip: BEGIN and the scope travel together (simple protocol).
+      await client.query(preamble === undefined ? 'BEGIN' : `BEGIN; ${preamble}`);
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           const result = await client.query(sql, params as unknown[]);

@@ -4,6 +4,9 @@ import {
   type Database,
   type QueryResult,
   runAfterCommit,
+  type ScopedDatabase,
+  type SystemPurpose,
+  scopedViews,
   type Transaction,
 } from './database.js';
 
@@ -26,6 +29,7 @@ function toQueryResult<Row>(result: Results<Row>): QueryResult<Row> {
 export class PgliteDatabase implements Database {
   readonly kind = 'pglite' as const;
   readonly #db: PGlite;
+  readonly #views = scopedViews((preamble, work) => this.#transaction(preamble, work));
 
   private constructor(db: PGlite) {
     this.#db = db;
@@ -43,14 +47,22 @@ export class PgliteDatabase implements Database {
     return new PgliteDatabase(db);
   }
 
-  async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-    const result = await this.#db.query<Row>(sql, params as unknown[]);
-    return toQueryResult(result);
+  forTenant(tenantId: string): ScopedDatabase {
+    return this.#views.forTenant(tenantId);
   }
 
-  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  system(purpose: SystemPurpose): ScopedDatabase {
+    return this.#views.system(purpose);
+  }
+
+  schemaOwner(): ScopedDatabase {
+    return this.#views.schemaOwner();
+  }
+
+  async #transaction<T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const committed: (() => void)[] = [];
     const value = await this.#db.transaction(async (transaction) => {
+      if (preamble !== undefined) await transaction.exec(preamble);
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));

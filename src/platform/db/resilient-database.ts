@@ -9,7 +9,13 @@ import {
   type IPolicy,
   wrap,
 } from 'cockatiel';
-import { type Database, isConnectivityError, type QueryResult, type Transaction } from './database.js';
+import {
+  type Database,
+  isConnectivityError,
+  type ScopedDatabase,
+  type SystemPurpose,
+  type Transaction,
+} from './database.js';
 
 export interface ResilientDatabaseOptions {
   /** Consecutive connectivity failures that open the breaker. */
@@ -81,12 +87,16 @@ export class ResilientDatabase implements Database {
     return state === CircuitState.HalfOpen ? 'half-open' : 'open';
   }
 
-  query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-    return this.#guarded(() => this.inner.query<Row>(sql, params));
+  forTenant(tenantId: string): ScopedDatabase {
+    return this.#guardedView(this.inner.forTenant(tenantId));
   }
 
-  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.#guarded(() => this.inner.transaction(work));
+  system(purpose: SystemPurpose): ScopedDatabase {
+    return this.#guardedView(this.inner.system(purpose));
+  }
+
+  schemaOwner(): ScopedDatabase {
+    return this.#guardedView(this.inner.schemaOwner());
   }
 
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
@@ -100,6 +110,14 @@ export class ResilientDatabase implements Database {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  #guardedView(view: ScopedDatabase): ScopedDatabase {
+    return {
+      query: <Row>(sql: string, params?: readonly unknown[]) =>
+        this.#guarded(() => view.query<Row>(sql, params)),
+      transaction: <T>(work: (tx: Transaction) => Promise<T>) => this.#guarded(() => view.transaction(work)),
+    };
   }
 
   async #guarded<T>(call: () => Promise<T>): Promise<T> {

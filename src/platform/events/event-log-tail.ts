@@ -45,7 +45,7 @@ export class EventLogTail {
 
   async start(): Promise<void> {
     this.#stopped = false;
-    this.#position = await eventLogHead(this.database);
+    this.#position = await eventLogHead(this.database.system('event-log-tail'));
     this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => this.poke());
     this.#sweepTimer = setInterval(() => this.poke(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
@@ -86,7 +86,7 @@ export class EventLogTail {
 
   async #read(): Promise<void> {
     for (;;) {
-      const events = await readEventLog(this.database, {
+      const events = await readEventLog(this.database.system('event-log-tail'), {
         tenantId: null,
         afterSequence: this.#position,
         limit: this.options.batchSizeMax,

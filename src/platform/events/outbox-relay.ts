@@ -236,7 +236,7 @@ export class OutboxRelay {
       this.options.onPublish?.('failed', events.length);
       const first = events[0] as SequencedEvent;
       await recordPublishFailure(
-        this.database,
+        this.database.system('outbox-relay'),
         first.id,
         error instanceof Error ? error.message : String(error),
       ).catch(() => {});
@@ -256,8 +256,10 @@ export class OutboxRelay {
    * waits on the other. The lock is transaction-scoped: a crash releases it.
    */
   async #exclusively<T>(lockKey: number, work: (db: Queryable) => Promise<T>): Promise<T | undefined> {
-    if (this.options.exclusivity === 'single-process') return work(this.database);
-    return this.database.transaction(async (tx) => {
+    // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
+    const everyTenant = this.database.system('outbox-relay');
+    if (this.options.exclusivity === 'single-process') return work(everyTenant);
+    return everyTenant.transaction(async (tx) => {
       const lock = await tx.query<{ acquired: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS acquired', [
         lockKey,
       ]);

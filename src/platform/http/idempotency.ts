@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Queryable } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
+import { isSealed, SEALED_PREFIX, type SecretBox } from '../security/secret-box.js';
 import { headerValue } from './auth.js';
 import { AppError, HttpErrors } from './problem.js';
 
@@ -10,11 +11,25 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const REPLAYED_HEADERS = ['content-type', 'etag', 'location'] as const;
 
 export interface IdempotencyOptions {
-  database: Queryable;
+  /** Each record is read and written bound to the request's tenant. */
+  database: Database;
   /** How long a completed response is replayed (the contract says at least 24 h). */
   retentionSeconds: number;
   /** How long an in-flight claim holds before another request may take over a crashed one. */
   claimTimeoutSeconds: number;
+  /**
+   * Seals every stored response body: some carry a secret shown once (a new webhook's signing
+   * secret), and a replay record must not keep in clear what the resource's own table does not.
+   */
+  secretBox: SecretBox;
+}
+
+/** Rows one resealing pass reads; the pass repeats until none is left. */
+const RESEAL_BATCH_SIZE_MAX = 500;
+
+/** Where a stored response lives, bound into its ciphertext. */
+function responseContext(claim: Claim): string {
+  return `idempotency_keys/${claim.tenantId}/${claim.key}`;
 }
 
 interface Claim {
@@ -59,7 +74,7 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
         request.idempotencyClaim = claim;
         return;
       }
-      const stored = await readKey(options.database, claim);
+      const stored = await readKey(options.database.forTenant(claim.tenantId), claim);
       if (stored === undefined) continue;
       if (stored.request_fingerprint !== fingerprint) {
         throw new AppError(
@@ -77,7 +92,7 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
           },
         );
       }
-      return replay(reply, stored);
+      return replay(reply, stored, options.secretBox, claim);
     }
     throw new AppError(
       HttpErrors.idempotencyInProgress,
@@ -94,10 +109,9 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
     if (claim === null) return payload;
     request.idempotencyClaim = null;
     if (reply.statusCode >= 500 || typeof payload !== 'string') {
-      await options.database.query('DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [
-        claim.tenantId,
-        claim.key,
-      ]);
+      await options.database
+        .forTenant(claim.tenantId)
+        .query('DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [claim.tenantId, claim.key]);
       return payload;
     }
     const headers: Record<string, string> = {};
@@ -105,11 +119,17 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
       const value = reply.getHeader(name);
       if (value !== undefined) headers[name] = String(value);
     }
-    await options.database.query(
+    await options.database.forTenant(claim.tenantId).query(
       `UPDATE idempotency_keys
           SET state = 'COMPLETED', response_status = $3, response_headers = $4, response_body = $5
         WHERE tenant_id = $1 AND key = $2`,
-      [claim.tenantId, claim.key, reply.statusCode, JSON.stringify(headers), payload],
+      [
+        claim.tenantId,
+        claim.key,
+        reply.statusCode,
+        JSON.stringify(headers),
+        options.secretBox.seal(payload, responseContext(claim)),
+      ],
     );
     return payload;
   });
@@ -124,7 +144,7 @@ function fingerprintOf(request: FastifyRequest): string {
 }
 
 async function tryClaim(options: IdempotencyOptions, claim: Claim, fingerprint: string): Promise<boolean> {
-  const result = await options.database.query(
+  const result = await options.database.forTenant(claim.tenantId).query(
     `INSERT INTO idempotency_keys AS held (tenant_id, key, request_fingerprint, state, locked_until, expires_at)
      VALUES ($1, $2, $3, 'IN_FLIGHT', now() + make_interval(secs => $4), now() + make_interval(secs => $5))
      ON CONFLICT (tenant_id, key) DO UPDATE
@@ -149,11 +169,43 @@ async function readKey(database: Queryable, claim: Claim): Promise<StoredKey | u
   return result.rows[0];
 }
 
-function replay(reply: FastifyReply, stored: StoredKey): FastifyReply {
+function replay(reply: FastifyReply, stored: StoredKey, box: SecretBox, claim: Claim): FastifyReply {
+  const body = stored.response_body ?? '';
   reply.code(stored.response_status ?? 200);
   for (const [name, value] of Object.entries(stored.response_headers ?? {})) reply.header(name, value);
   reply.header('idempotent-replayed', 'true');
-  return reply.send(stored.response_body ?? '');
+  // A body in clear was stored before responses were sealed; the startup resealing converts those.
+  return reply.send(isSealed(body) ? box.open(body, responseContext(claim)) : body);
+}
+
+/**
+ * Rewrites stored responses not sealed under the current key (after a key rotation, and once for
+ * bodies stored in clear before sealing). Safe on several instances at once. Returns rows rewritten.
+ */
+export async function resealIdempotencyResponses(database: Database, box: SecretBox): Promise<number> {
+  const currentPrefix = `${SEALED_PREFIX}${box.currentKeyId}:`;
+  let resealed = 0;
+  for (;;) {
+    const batch = await database.system('secret-rotation').transaction(async (tx) => {
+      const stale = await tx.query<{ tenant_id: string; key: string; response_body: string }>(
+        `SELECT tenant_id, key, response_body FROM idempotency_keys
+          WHERE response_body IS NOT NULL AND left(response_body, length($1)) <> $1
+          ORDER BY tenant_id, key LIMIT $2`,
+        [currentPrefix, RESEAL_BATCH_SIZE_MAX],
+      );
+      for (const row of stale.rows) {
+        const claim = { tenantId: row.tenant_id, key: row.key };
+        const updated = await tx.query(
+          `UPDATE idempotency_keys SET response_body = $4
+            WHERE tenant_id = $1 AND key = $2 AND response_body = $3`,
+          [row.tenant_id, row.key, row.response_body, box.reseal(row.response_body, responseContext(claim))],
+        );
+        resealed += updated.rowCount;
+      }
+      return stale.rows.length;
+    });
+    if (batch < RESEAL_BATCH_SIZE_MAX) return resealed;
+  }
 }
 
 /** Deletes replay records past their retention; run periodically by the maintenance loop. */
