@@ -35,10 +35,13 @@ import { backlog, purgePublishedEvents } from './platform/events/outbox-store.js
 import { registerAuthentication } from './platform/http/auth.js';
 import { registerHealthRoutes } from './platform/http/health.js';
 import { purgeExpiredIdempotencyKeys, registerIdempotency } from './platform/http/idempotency.js';
+import { registerAddressRateLimit, registerPrincipalRateLimit } from './platform/http/rate-limit.js';
 import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
+import { RedisTokenBucketStore } from './platform/security/redis-token-bucket-store.js';
+import { MemoryTokenBucketStore, type TokenBucketStore } from './platform/security/token-bucket.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -227,8 +230,27 @@ async function assemble(
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    connectionsMax: config.httpConnectionsMax,
+    trustProxyHops: config.trustProxyHops,
+    corsAllowedOrigins: config.corsAllowedOrigins,
     version: VERSION,
   });
+  // REDIS_URL makes one limit across instances; without it, or while Redis is away, each instance's own.
+  const rateLimitStore: TokenBucketStore =
+    config.redisUrl === undefined
+      ? new MemoryTokenBucketStore()
+      : new RedisTokenBucketStore(config.redisUrl, logger.child({ component: 'rate-limit' }));
+  const rateLimit = {
+    store: rateLimitStore,
+    limits: {
+      perIpPerMin: config.rateLimitPerIpPerMin,
+      perPrincipalPerMin: config.rateLimitPerKeyPerMin,
+      perTenantPerMin: config.rateLimitPerTenantPerMin,
+    },
+  };
+  registerAddressRateLimit(server, rateLimit);
   server.addHook('onResponse', async (request, reply) => {
     metrics.httpRequestDuration.observe(
       {
@@ -258,6 +280,7 @@ async function assemble(
   await server.register(
     async (api) => {
       registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
+      registerPrincipalRateLimit(api, rateLimit);
       registerIdempotency(api, {
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,
@@ -317,6 +340,7 @@ async function assemble(
       stopLogInvalidation();
       await tail.stop();
       await cacheStore.close();
+      await rateLimitStore.close();
       if (givenBroker === undefined) await broker.close();
       if (releaseDatabase !== undefined) {
         await database.close();

@@ -62,6 +62,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     demoData: false,
     logLevel: 'silent',
     databasePoolSizeMax: 20,
+    // The suite makes many requests from one address and customer: the tests of these limits set them.
+    rateLimitPerIpPerMin: 0,
+    rateLimitPerKeyPerMin: 0,
+    rateLimitPerTenantPerMin: 0,
+    reservationCustomerUnitsPerProductMax: 1_000_000,
+    reservationCustomerOpenMax: 100_000,
     ...overrides,
   };
 }
