@@ -123,6 +123,8 @@ async function assemble(
   const reservations = new ReservationService(database, {
     ttlDefaultSeconds: config.reservationTtlDefaultSeconds,
     ttlMaxSeconds: config.reservationTtlMaxSeconds,
+    unitsPerProductMax: config.reservationCustomerUnitsPerProductMax,
+    openMax: config.reservationCustomerOpenMax,
   });
   const expiry = new ReservationExpiryScheduler(
     database,
@@ -242,6 +244,9 @@ async function assemble(
     config.redisUrl === undefined
       ? new MemoryTokenBucketStore()
       : new RedisTokenBucketStore(config.redisUrl, logger.child({ component: 'rate-limit' }));
+  if (!(await rateLimitStore.ready(CACHE_CONNECT_WAIT_MS))) {
+    logger.warn('rate limiter store not reachable yet: each instance enforces the limits alone until it is');
+  }
   const rateLimit = {
     store: rateLimitStore,
     limits: {

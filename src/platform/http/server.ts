@@ -119,6 +119,7 @@ export async function createHttpServer(options: HttpServerOptions) {
     },
     strictTransportSecurity: { maxAge: HSTS_MAX_AGE_SECONDS, includeSubDomains: true },
     crossOriginResourcePolicy: { policy: 'same-origin' },
+    frameguard: { action: 'deny' },
   });
   await server.register(cors, {
     origin: [...options.corsAllowedOrigins],

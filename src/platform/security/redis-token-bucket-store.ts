@@ -85,6 +85,22 @@ export class RedisTokenBucketStore implements TokenBucketStore {
     this.#breaker.onReset(() => logger.warn({}, 'redis rate limiter reachable again'));
   }
 
+  /** Resolves once connected, or after `timeoutMs` either way: the fallback covers the meantime. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    if (this.#redis.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#redis.off('ready', onReady);
+        resolve(false);
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#redis.once('ready', onReady);
+    });
+  }
+
   async take(requests: readonly BucketRequest[]): Promise<BucketDecision> {
     try {
       return await this.#breaker.execute(() => this.#takeShared(requests));

@@ -31,6 +31,8 @@ export interface BucketDecision {
  */
 export interface TokenBucketStore {
   readonly name: 'memory' | 'redis';
+  /** Whether the store answered within `timeoutMs`; never throws, and a store that is not ready still answers. */
+  ready(timeoutMs: number): Promise<boolean>;
   take(requests: readonly BucketRequest[]): Promise<BucketDecision>;
   close(): Promise<void>;
 }
@@ -56,6 +58,10 @@ export class MemoryTokenBucketStore implements TokenBucketStore {
   readonly #buckets = new LRUCache<string, StoredBucket>({ max: MEMORY_BUCKETS_MAX });
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  async ready(): Promise<boolean> {
+    return true;
+  }
 
   async take(requests: readonly BucketRequest[]): Promise<BucketDecision> {
     const nowMs = this.now();
