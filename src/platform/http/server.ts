@@ -56,6 +56,20 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type HttpServer = FastifyInstance;
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** Left out of the OpenAPI document on purpose (operational endpoints, the docs UI). */
+  hidden: boolean;
+}
+
+const inventories = new WeakMap<object, RouteEntry[]>();
+
+/** Every route the server has, as registered: what an inventory check compares with the document. */
+export function routeInventory(server: object): readonly RouteEntry[] {
+  return inventories.get(server) ?? [];
+}
+
 /**
  * Fastify with our conventions: problem+json errors, strict validation (unknown fields and wrong
  * types are errors; only path, query and header strings are coerced), `X-Request-Id` in and out,
@@ -106,9 +120,13 @@ export async function createHttpServer(options: HttpServerOptions) {
   });
   registerErrorHandling(server);
   // Before any route and before the document generator: security is derived from `access`.
-  server.addHook('onRoute', (route) =>
-    documentAccess(route, { rateLimited: !RATE_LIMIT_EXEMPT_ROUTES.has(route.url) }),
-  );
+  const inventory: RouteEntry[] = [];
+  inventories.set(server, inventory);
+  server.addHook('onRoute', (route) => {
+    documentAccess(route, { rateLimited: !RATE_LIMIT_EXEMPT_ROUTES.has(route.url) });
+    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true || route.schema === undefined;
+    for (const method of [route.method].flat()) inventory.push({ method, url: route.url, hidden });
+  });
 
   // An API answers JSON, never a page to frame or a script to run; /docs relaxes this for itself.
   await server.register(helmet, {
