@@ -112,7 +112,10 @@ function problemFor(error: FastifyError | AppError | Error): {
   // as a cursor naming a malformed id. The client's input, so a 400; the SQL message stays in the log.
   if (sqlState?.startsWith('22')) {
     return {
-      problem: toProblem(HttpErrors.badRequest, 'A value in the request cannot be used; check ids and cursors'),
+      problem: toProblem(
+        HttpErrors.badRequest,
+        'A value in the request cannot be used; check ids and cursors',
+      ),
       headers: {},
     };
   }

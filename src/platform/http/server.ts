@@ -124,7 +124,8 @@ export async function createHttpServer(options: HttpServerOptions) {
   inventories.set(server, inventory);
   server.addHook('onRoute', (route) => {
     documentAccess(route, { rateLimited: !RATE_LIMIT_EXEMPT_ROUTES.has(route.url) });
-    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true || route.schema === undefined;
+    const hidden =
+      (route.schema as { hide?: boolean } | undefined)?.hide === true || route.schema === undefined;
     for (const method of [route.method].flat()) inventory.push({ method, url: route.url, hidden });
   });
 
