@@ -124,7 +124,11 @@ describe('API4 rate limiting (in memory)', () => {
 
 describe('API4 rate limiting shared through Redis', () => {
   it('API4: two instances sharing one Redis enforce one limit', async () => {
-    const overrides = { rateLimitPerIpPerMin: 4, trustProxyHops: 1, redisUrl: process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+    const overrides = {
+      rateLimitPerIpPerMin: 4,
+      trustProxyHops: 1,
+      redisUrl: process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    };
     const first = await appWith(overrides);
     const second = await appWith(overrides);
     const address = freshAddress();
