@@ -50,12 +50,15 @@ import {
 } from './platform/http/idempotency.js';
 import { registerLoadShedding } from './platform/http/load-shedding.js';
 import { AppError, HttpErrors } from './platform/http/problem.js';
+import { registerAddressRateLimit, registerPrincipalRateLimit } from './platform/http/rate-limit.js';
 import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
+import { RedisTokenBucketStore } from './platform/security/redis-token-bucket-store.js';
 import { SecretBox, type SecretKey } from './platform/security/secret-box.js';
 import { loadOrCreateSecretKeyFile } from './platform/security/secret-key-file.js';
+import { MemoryTokenBucketStore, type TokenBucketStore } from './platform/security/token-bucket.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -163,6 +166,8 @@ async function assemble(
   const reservations = new ReservationService(database, {
     ttlDefaultSeconds: config.reservationTtlDefaultSeconds,
     ttlMaxSeconds: config.reservationTtlMaxSeconds,
+    unitsPerProductMax: config.reservationCustomerUnitsPerProductMax,
+    openMax: config.reservationCustomerOpenMax,
   });
   const expiry = new ReservationExpiryScheduler(
     database,
@@ -280,6 +285,11 @@ async function assemble(
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    connectionsMax: config.httpConnectionsMax,
+    trustProxyHops: config.trustProxyHops,
+    corsAllowedOrigins: config.corsAllowedOrigins,
     version: VERSION,
   });
   // Draining: requests already admitted finish; new ones (on kept-alive connections) are told to go
@@ -294,6 +304,23 @@ async function assemble(
       { 'retry-after': '1' },
     );
   });
+  // REDIS_URL makes one limit across instances; without it, or while Redis is away, each instance's own.
+  const rateLimitStore: TokenBucketStore =
+    config.redisUrl === undefined
+      ? new MemoryTokenBucketStore()
+      : new RedisTokenBucketStore(config.redisUrl, logger.child({ component: 'rate-limit' }));
+  if (!(await rateLimitStore.ready(CACHE_CONNECT_WAIT_MS))) {
+    logger.warn('rate limiter store not reachable yet: each instance enforces the limits alone until it is');
+  }
+  const rateLimit = {
+    store: rateLimitStore,
+    limits: {
+      perIpPerMin: config.rateLimitPerIpPerMin,
+      perPrincipalPerMin: config.rateLimitPerKeyPerMin,
+      perTenantPerMin: config.rateLimitPerTenantPerMin,
+    },
+  };
+  registerAddressRateLimit(server, rateLimit);
   server.addHook('onResponse', async (request, reply) => {
     metrics.httpRequestDuration.observe(
       {
@@ -324,6 +351,7 @@ async function assemble(
     async (api) => {
       await registerLoadShedding(api, { eventLoopDelayMaxMs: config.loadShedEventLoopDelayMaxMs });
       registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
+      registerPrincipalRateLimit(api, rateLimit);
       registerIdempotency(api, {
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,
@@ -384,6 +412,7 @@ async function assemble(
       stopLogInvalidation();
       await tail.stop();
       await cacheStore.close();
+      await rateLimitStore.close();
       if (givenBroker === undefined) await broker.close();
       if (releaseDatabase !== undefined) {
         await database.close();

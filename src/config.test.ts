@@ -79,4 +79,29 @@ describe('configuration from the environment', () => {
       loadConfig({ RESERVATION_TTL_MAX_SECONDS: '60', RESERVATION_TTL_DEFAULT_SECONDS: '600' }),
     ).toThrow(ConfigError);
   });
+
+  it('has secure abuse defaults and reads the limits, 0 turning one off', () => {
+    expect(loadConfig({})).toMatchObject({
+      rateLimitPerIpPerMin: 100,
+      rateLimitPerKeyPerMin: 500,
+      rateLimitPerTenantPerMin: 5_000,
+      corsAllowedOrigins: [],
+      trustProxyHops: 0,
+      headersTimeoutMs: 10_000,
+    });
+    const config = loadConfig({
+      RATE_LIMIT_PER_IP_PER_MIN: '0',
+      CORS_ALLOWED_ORIGINS: 'https://shop.example.com, http://localhost:5173',
+      REQUEST_TIMEOUT_MS: '5000',
+    });
+    expect(config.rateLimitPerIpPerMin).toBe(0);
+    expect(config.corsAllowedOrigins).toEqual(['https://shop.example.com', 'http://localhost:5173']);
+    expect(config.headersTimeoutMs).toBe(5_000);
+  });
+
+  it('refuses origins that are not bare origins, and a headers timeout above the request timeout', () => {
+    expect(() => loadConfig({ CORS_ALLOWED_ORIGINS: 'https://shop.example.com/path' })).toThrow(ConfigError);
+    expect(() => loadConfig({ CORS_ALLOWED_ORIGINS: '*' })).toThrow(ConfigError);
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '5000', HEADERS_TIMEOUT_MS: '6000' })).toThrow(ConfigError);
+  });
 });

@@ -18,6 +18,16 @@ export interface Config {
   demoData: boolean;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  httpConnectionsMax: number;
+  trustProxyHops: number;
+  corsAllowedOrigins: string[];
+  rateLimitPerIpPerMin: number;
+  rateLimitPerKeyPerMin: number;
+  rateLimitPerTenantPerMin: number;
+  reservationCustomerUnitsPerProductMax: number;
+  reservationCustomerOpenMax: number;
   reservationTtlDefaultSeconds: number;
   reservationTtlMaxSeconds: number;
   idempotencyRetentionSeconds: number;
@@ -54,6 +64,7 @@ export function loadConfig(environment: Environment = process.env): Config {
   const reader = new EnvironmentReader(environment);
   const reservationTtlMaxSeconds = reader.integer('RESERVATION_TTL_MAX_SECONDS', 3600, 1, 86_400);
   const databaseUrl = reader.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const requestTimeoutMs = reader.integer('REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000);
   const config: Config = {
     port: reader.integer('PORT', 8080, 0, 65_535),
     host: reader.string('HOST', '0.0.0.0'),
@@ -72,7 +83,30 @@ export function loadConfig(environment: Environment = process.env): Config {
     // Demo stores and products make the embedded default useful at once; a real server starts empty.
     demoData: reader.boolean('DEMO_DATA', databaseUrl === undefined),
     bodyLimitBytes: reader.integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
-    requestTimeoutMs: reader.integer('REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    requestTimeoutMs,
+    // Slow-loris: headers must arrive whole within this, however slowly the bytes trickle in.
+    headersTimeoutMs: reader.integer(
+      'HEADERS_TIMEOUT_MS',
+      Math.min(10_000, requestTimeoutMs),
+      100,
+      requestTimeoutMs,
+    ),
+    // Above the load balancer's idle timeout (60 s on most), or it reuses sockets we just closed.
+    keepAliveTimeoutMs: reader.integer('KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 600_000),
+    httpConnectionsMax: reader.integer('HTTP_CONNECTIONS_MAX', 10_000, 1, 1_000_000),
+    trustProxyHops: reader.integer('TRUST_PROXY_HOPS', 0, 0, 10),
+    corsAllowedOrigins: reader.origins('CORS_ALLOWED_ORIGINS'),
+    rateLimitPerIpPerMin: reader.integer('RATE_LIMIT_PER_IP_PER_MIN', 100, 0, 1_000_000),
+    rateLimitPerKeyPerMin: reader.integer('RATE_LIMIT_PER_KEY_PER_MIN', 500, 0, 1_000_000),
+    // Ten busy integrations' worth: one tenant cannot take an instance from the others.
+    rateLimitPerTenantPerMin: reader.integer('RATE_LIMIT_PER_TENANT_PER_MIN', 5_000, 0, 10_000_000),
+    reservationCustomerUnitsPerProductMax: reader.integer(
+      'RESERVATION_CUSTOMER_UNITS_PER_PRODUCT_MAX',
+      100,
+      1,
+      1_000_000,
+    ),
+    reservationCustomerOpenMax: reader.integer('RESERVATION_CUSTOMER_OPEN_MAX', 100, 1, 100_000),
     reservationTtlDefaultSeconds: reader.integer(
       'RESERVATION_TTL_DEFAULT_SECONDS',
       600,
@@ -207,6 +241,32 @@ class EnvironmentReader {
       this.problems.push(`${name}: ${reason}; expected <id>:<base64 of 32 bytes>[,<id>:<base64>…]`);
       return undefined;
     }
+  }
+
+  /** A comma-separated list of exact origins (`https://shop.example.com`); none by default. */
+  origins(name: string): string[] {
+    const value = this.raw(name);
+    if (value === undefined) return [];
+    const origins = value
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== '');
+    for (const origin of origins) {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(origin);
+      } catch {
+        parsed = undefined;
+      }
+      if (
+        parsed === undefined ||
+        !['http:', 'https:'].includes(parsed.protocol) ||
+        parsed.origin !== origin
+      ) {
+        this.problems.push(`${name}: "${origin}" is not an origin like https://shop.example.com`);
+      }
+    }
+    return origins;
   }
 
   optionalSecret(name: string, minimumLength: number): string | undefined {

@@ -64,6 +64,12 @@ export async function startServiceProcess(
       LOG_LEVEL: 'error',
       DEMO_DATA: 'false',
       OMNISTOCK_ADMIN_API_KEY: BENCH_ADMIN_KEY,
+      // The load generator is one address, one key and one customer: the abuse limits would measure themselves.
+      RATE_LIMIT_PER_IP_PER_MIN: '0',
+      RATE_LIMIT_PER_KEY_PER_MIN: '0',
+      RATE_LIMIT_PER_TENANT_PER_MIN: '0',
+      RESERVATION_CUSTOMER_UNITS_PER_PRODUCT_MAX: '1000000',
+      RESERVATION_CUSTOMER_OPEN_MAX: '100000',
       // A server database needs the secrets key list; a throwaway one per run.
       ...(databaseUrl === undefined
         ? {}

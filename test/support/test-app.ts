@@ -73,6 +73,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     databasePoolSizeMax: 20,
     // A loaded test machine's event loop lags; shedding is tested where it is switched on.
     loadShedEventLoopDelayMaxMs: 0,
+    // The suite makes many requests from one address and customer: the tests of these limits set them.
+    rateLimitPerIpPerMin: 0,
+    rateLimitPerKeyPerMin: 0,
+    rateLimitPerTenantPerMin: 0,
+    reservationCustomerUnitsPerProductMax: 1_000_000,
+    reservationCustomerOpenMax: 100_000,
     ...overrides,
   };
 }

@@ -1,13 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { etagOf, optionalIfMatchVersion, requireIfMatchVersion } from '../../platform/http/etag.js';
-import {
-  AUTHENTICATED,
-  IdempotencyHeader,
-  IfMatchHeader,
-  PUBLIC,
-  withProblems,
-} from '../../platform/http/openapi.js';
+import { IdempotencyHeader, IfMatchHeader, withProblems } from '../../platform/http/openapi.js';
 import {
   decodeCursor,
   PAGE_LIMIT_DEFAULT,
@@ -28,7 +22,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['stores'],
           summary: 'Create a store',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           body: StoreCreate,
           response: withProblems({ 201: Store }),
@@ -47,7 +40,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['stores'],
           summary: 'List stores',
-          security: PUBLIC,
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
           response: withProblems({ 200: PageOf(Store) }),
         },
@@ -68,7 +60,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['stores'],
           summary: 'Get a store',
-          security: PUBLIC,
           params: Type.Object({ storeId: StoreId }),
           response: withProblems({ 200: Store }),
         },
@@ -82,7 +73,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['products'],
           summary: 'Create a product',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           body: ProductWrite,
           response: withProblems({ 201: Product }),
@@ -105,7 +95,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['products'],
           summary: 'List products',
-          security: PUBLIC,
           querystring: Type.Object(
             { ...PageQuery, category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
             { additionalProperties: false },
@@ -133,7 +122,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['products'],
           summary: 'Get a product by SKU',
-          security: PUBLIC,
           params: Type.Object({ sku: Sku }),
           response: withProblems({ 200: Product }),
         },
@@ -151,7 +139,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['products'],
           summary: 'Get a product',
-          security: PUBLIC,
           params: Type.Object({ productId: ProductId }),
           response: withProblems({ 200: Product }),
         },
@@ -168,7 +155,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['products'],
           summary: 'Replace a product (If-Match required)',
-          security: AUTHENTICATED,
           params: Type.Object({ productId: ProductId }),
           headers: IfMatchHeader,
           body: ProductWrite,
@@ -193,7 +179,6 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         schema: {
           tags: ['products'],
           summary: 'Delete a product (refused while stock is reserved)',
-          security: AUTHENTICATED,
           params: Type.Object({ productId: ProductId }),
           headers: IfMatchHeader,
           response: withProblems({ 204: { description: 'Deleted' } }),

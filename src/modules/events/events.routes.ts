@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { headerValue, requireAdmin } from '../../platform/http/auth.js';
-import { AUTHENTICATED, PUBLIC, withProblems } from '../../platform/http/openapi.js';
+import { withProblems } from '../../platform/http/openapi.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX } from '../../platform/http/pagination.js';
 import { AppError, HttpErrors } from '../../platform/http/problem.js';
 import { ProductId, StoreId } from '../catalog/index.js';
@@ -47,7 +47,6 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
         schema: {
           tags,
           summary: 'Page the event log after a cursor (catch-up and audit)',
-          security: AUTHENTICATED,
           querystring: Type.Object(
             {
               after: Type.Optional(Type.String({ pattern: SEQUENCE_PATTERN })),
@@ -95,7 +94,6 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
           summary: 'Live Server-Sent Events, filterable, resumable with Last-Event-ID',
           description:
             'Anonymous callers receive stock, product and store events; authenticated callers every type of their tenant.',
-          security: PUBLIC,
           querystring: Type.Object(
             {
               store_id: Type.Optional(StoreId),
@@ -153,7 +151,6 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
         schema: {
           tags,
           summary: 'Outbox backlog: events not yet acknowledged by the broker (admin)',
-          security: AUTHENTICATED,
           response: withProblems({
             200: Type.Object({
               pending: Type.Integer(),
@@ -178,7 +175,6 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
         schema: {
           tags,
           summary: 'Re-publish the event log to the broker from a position or a time (admin)',
-          security: AUTHENTICATED,
           body: Type.Object(
             {
               after_sequence: Type.Optional(Type.Integer({ minimum: 0 })),

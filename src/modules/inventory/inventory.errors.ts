@@ -1,4 +1,5 @@
 import { AppError, defineError } from '../../platform/http/problem.js';
+import type { HoldViolation } from './customer-holds.domain.js';
 
 export const InventoryErrors = {
   stockLevelNotFound: defineError('STOCK_LEVEL_NOT_FOUND', 404, 'This product is not stocked in this store'),
@@ -22,6 +23,16 @@ export const InventoryErrors = {
   reservationCancelled: defineError('RESERVATION_CANCELLED', 409, 'The reservation was cancelled'),
   reservationConfirmed: defineError('RESERVATION_CONFIRMED', 409, 'The reservation is already confirmed'),
   ttlOutOfRange: defineError('TTL_OUT_OF_RANGE', 422, 'ttl_seconds is outside the allowed range'),
+  customerUnitsLimit: defineError(
+    'CUSTOMER_UNITS_LIMIT_EXCEEDED',
+    409,
+    'The customer would hold more units of this product than allowed',
+  ),
+  customerOpenReservationsLimit: defineError(
+    'CUSTOMER_OPEN_RESERVATIONS_LIMIT_EXCEEDED',
+    409,
+    'The customer would hold more open reservations than allowed',
+  ),
 } as const;
 
 export function stockLevelNotFound(productId: string, storeId: string): AppError {
@@ -49,4 +60,24 @@ export function reservationNotFound(reservationId: string): AppError {
   return new AppError(InventoryErrors.reservationNotFound, `Reservation ${reservationId} does not exist`, {
     reservation_id: reservationId,
   });
+}
+
+export function customerHoldLimitExceeded(violation: HoldViolation): AppError {
+  if (violation.kind === 'open_reservations') {
+    return new AppError(
+      InventoryErrors.customerOpenReservationsLimit,
+      `The customer holds ${violation.held} open reservations; ${violation.requested} more would pass the limit of ${violation.limit}`,
+      { held: violation.held, requested: violation.requested, limit: violation.limit },
+    );
+  }
+  return new AppError(
+    InventoryErrors.customerUnitsLimit,
+    `The customer holds ${violation.held} units of product ${violation.productId}; ${violation.requested} more would pass the limit of ${violation.limit}`,
+    {
+      product_id: violation.productId,
+      held: violation.held,
+      requested: violation.requested,
+      limit: violation.limit,
+    },
+  );
 }

@@ -179,3 +179,36 @@ export async function nextPendingExpiryOfTenant(
   );
   return result.rows[0]?.expires_at ?? null;
 }
+
+/**
+ * Serialises reservations of one customer until the transaction ends, so that two concurrent
+ * requests cannot both read the customer's holds below a cap and both pass it. Taken before any
+ * stock level is locked, and only by reservation creation: it cannot join a lock cycle.
+ */
+export async function lockCustomer(db: Queryable, tenantId: string, customerId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+    `reservation-customer:${tenantId}:${customerId}`,
+  ]);
+}
+
+export interface CustomerHoldRow {
+  product_id: string;
+  reservations: number;
+  units: number;
+}
+
+/** Pending, not yet due reservations of one customer, per product. */
+export async function pendingHoldsOfCustomer(
+  db: Queryable,
+  tenantId: string,
+  customerId: string,
+): Promise<CustomerHoldRow[]> {
+  const result = await db.query<CustomerHoldRow>(
+    `SELECT product_id, count(*)::integer AS reservations, sum(quantity)::integer AS units
+       FROM reservations
+      WHERE tenant_id = $1 AND customer_id = $2 AND status = 'PENDING' AND expires_at > now()
+      GROUP BY product_id`,
+    [tenantId, customerId],
+  );
+  return result.rows;
+}

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { AUTHENTICATED, IdempotencyHeader, withProblems } from '../../platform/http/openapi.js';
+import { IdempotencyHeader, withProblems } from '../../platform/http/openapi.js';
 import {
   decodeCursor,
   PAGE_LIMIT_DEFAULT,
@@ -25,7 +25,6 @@ const ReservationPage = PageOf(Reservation);
 export function reservationRoutes(reservations: ReservationService): FastifyPluginAsyncTypebox {
   return async (api) => {
     const tags = ['reservations'];
-    const security = AUTHENTICATED;
 
     api.post(
       '/reservations',
@@ -33,7 +32,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Reserve stock for a limited time',
-          security,
           headers: IdempotencyHeader,
           body: ReservationCreate,
           response: withProblems({ 201: Reservation }),
@@ -54,7 +52,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Reserve several lines, all or nothing',
-          security,
           headers: IdempotencyHeader,
           body: ReservationBatchCreate,
           response: withProblems({
@@ -72,7 +69,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Counts and units by status',
-          security,
           querystring: Type.Object({ store_id: Type.Optional(StoreId) }, { additionalProperties: false }),
           response: withProblems({ 200: ReservationStats }),
         },
@@ -86,7 +82,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Pending reservations of a store',
-          security,
           params: Type.Object({ storeId: StoreId }),
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
           response: withProblems({ 200: ReservationPage }),
@@ -117,7 +112,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Reservations of one stock level',
-          security,
           params: Type.Object({ productId: ProductId, storeId: StoreId }),
           querystring: Type.Object(
             { ...PageQuery, status: Type.Optional(ReservationStatus) },
@@ -153,7 +147,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'One reservation',
-          security,
           params: ReservationParams,
           response: withProblems({ 200: Reservation }),
         },
@@ -167,7 +160,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Confirm: the reserved units are sold',
-          security,
           params: ReservationParams,
           headers: IdempotencyHeader,
           response: withProblems({ 200: Reservation }),
@@ -182,7 +174,6 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         schema: {
           tags,
           summary: 'Cancel: the reserved units are released',
-          security,
           params: ReservationParams,
           headers: IdempotencyHeader,
           response: withProblems({ 200: Reservation }),

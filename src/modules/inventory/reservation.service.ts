@@ -4,7 +4,9 @@ import { groupBy } from '../../platform/group-by.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
+import { type CustomerHoldPolicy, holdViolationOf, type RequestedHold } from './customer-holds.domain.js';
 import {
+  customerHoldLimitExceeded,
   InventoryErrors,
   insufficientStock,
   reservationNotFound,
@@ -24,7 +26,9 @@ import {
   insertReservations,
   listOfLevel,
   listPendingOfStore,
+  lockCustomer,
   nextPendingExpiryOfTenant,
+  pendingHoldsOfCustomer,
   type ReservationRow,
   type ReservationStatus,
   updateReservationStatus,
@@ -45,7 +49,7 @@ import {
   recordLevelChanges,
 } from './stock-change.recorder.js';
 
-export interface ReservationPolicy {
+export interface ReservationPolicy extends CustomerHoldPolicy {
   ttlDefaultSeconds: number;
   ttlMaxSeconds: number;
 }
@@ -101,6 +105,9 @@ export class ReservationService {
     const ttlSeconds = this.#ttl(input.ttl_seconds);
     const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
     const row = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
+      await this.#checkCustomerHolds(tx, context.tenantId, input.customer_id, [
+        { productId: input.product_id, quantity: input.quantity },
+      ]);
       const after = await reserveQuantity(tx, level, input.quantity);
       if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
       const [reservation] = await insertReservations(
@@ -141,6 +148,12 @@ export class ReservationService {
       .sort((left, right) => compareLevelKeys(left.key, right.key) || left.index - right.index);
     const batchId = newId();
     const rows = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
+      await this.#checkCustomerHolds(
+        tx,
+        context.tenantId,
+        input.customer_id,
+        input.items.map((item) => ({ productId: item.product_id, quantity: item.quantity })),
+      );
       const unmet: UnmetLine[] = [];
       const levelChanges: LevelChange[] = [];
       const reservationIds = new Map<number, string>();
@@ -375,6 +388,23 @@ export class ReservationService {
       ),
     );
     await recordLevelChanges(tx, origin, changes, events);
+  }
+
+  /** Under the customer's lock, so the caps hold against concurrent requests of the same customer. */
+  async #checkCustomerHolds(
+    tx: Transaction,
+    tenantId: string,
+    customerId: string,
+    requested: readonly RequestedHold[],
+  ): Promise<void> {
+    await lockCustomer(tx, tenantId, customerId);
+    const rows = await pendingHoldsOfCustomer(tx, tenantId, customerId);
+    const holds = {
+      unitsByProduct: new Map(rows.map((row) => [row.product_id, row.units])),
+      openCount: rows.reduce((sum, row) => sum + row.reservations, 0),
+    };
+    const violation = holdViolationOf(holds, requested, this.policy);
+    if (violation !== undefined) throw customerHoldLimitExceeded(violation);
   }
 
   async #lock(tx: Queryable, tenantId: string, reservationId: string): Promise<ReservationRow> {

@@ -1,13 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { etagOf, requireIfMatchVersion } from '../../platform/http/etag.js';
-import {
-  AUTHENTICATED,
-  IdempotencyHeader,
-  IfMatchHeader,
-  PUBLIC,
-  withProblems,
-} from '../../platform/http/openapi.js';
+import { IdempotencyHeader, IfMatchHeader, withProblems } from '../../platform/http/openapi.js';
 import {
   decodeCursor,
   PAGE_LIMIT_DEFAULT,
@@ -48,7 +42,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Initialise stock of a product in a store',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           body: StockInitialise,
           response: withProblems({ 201: StockLevel }),
@@ -71,7 +64,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Stock of a product in every store, with totals',
-          security: PUBLIC,
           params: Type.Object({ productId: ProductId }),
           response: withProblems({ 200: ProductStock }),
         },
@@ -85,7 +77,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Stock of every product in a store',
-          security: AUTHENTICATED,
           params: Type.Object({ storeId: StoreId }),
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
           response: withProblems({ 200: PageOf(StockLevel) }),
@@ -106,7 +97,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Levels whose available quantity is below their threshold',
-          security: AUTHENTICATED,
           querystring: Type.Object(
             { ...PageQuery, store_id: Type.Optional(StoreId) },
             { additionalProperties: false },
@@ -135,7 +125,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Move available stock between two stores atomically',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           body: StockTransfer,
           response: withProblems({ 200: TransferResult }),
@@ -151,7 +140,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'One stock level',
-          security: PUBLIC,
           params: LevelParams,
           response: withProblems({ 200: StockLevel }),
         },
@@ -169,7 +157,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Whether a quantity is available',
-          security: PUBLIC,
           params: LevelParams,
           querystring: Type.Object(
             {
@@ -195,7 +182,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Set on-hand to a counted quantity (If-Match required)',
-          security: AUTHENTICATED,
           params: LevelParams,
           headers: IfMatchHeader,
           body: StockSet,
@@ -220,7 +206,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Change on-hand by a relative amount, with a reason',
-          security: AUTHENTICATED,
           params: LevelParams,
           headers: IdempotencyHeader,
           body: StockAdjust,
@@ -243,7 +228,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'The ledger of a level, newest first',
-          security: AUTHENTICATED,
           params: LevelParams,
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
           response: withProblems({ 200: PageOf(Movement) }),
@@ -269,7 +253,6 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         schema: {
           tags: ['products'],
           summary: 'Customer view: availability per store',
-          security: PUBLIC,
           params: Type.Object({ productId: ProductId }),
           response: withProblems({ 200: ProductAvailability }),
         },

@@ -2,12 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { requireAdmin } from '../../platform/http/auth.js';
 import { etagOf, optionalIfMatchVersion } from '../../platform/http/etag.js';
-import {
-  AUTHENTICATED,
-  IdempotencyHeader,
-  IfMatchHeader,
-  withProblems,
-} from '../../platform/http/openapi.js';
+import { IdempotencyHeader, IfMatchHeader, withProblems } from '../../platform/http/openapi.js';
 import {
   decodeCursor,
   PAGE_LIMIT_DEFAULT,
@@ -47,7 +42,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'Register a webhook endpoint (its signing secret is in this response only)',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           body: WebhookCreate,
           response: withProblems({ 201: WebhookWithSecret }),
@@ -70,7 +64,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'List webhook endpoints',
-          security: AUTHENTICATED,
           querystring: Type.Object(PageQuery, { additionalProperties: false }),
           response: withProblems({ 200: PageOf(Webhook) }),
         },
@@ -90,7 +83,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'Get a webhook endpoint',
-          security: AUTHENTICATED,
           params: WebhookParams,
           response: withProblems({ 200: Webhook }),
         },
@@ -107,7 +99,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'Change a webhook endpoint, or rotate its secret (If-Match optional)',
-          security: AUTHENTICATED,
           params: WebhookParams,
           headers: IfMatchHeader,
           body: WebhookUpdate,
@@ -134,7 +125,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'Delete a webhook endpoint with its secrets and delivery log',
-          security: AUTHENTICATED,
           params: WebhookParams,
           response: withProblems({ 204: { description: 'Deleted' } }),
         },
@@ -151,7 +141,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'The delivery log of an endpoint, newest first',
-          security: AUTHENTICATED,
           params: WebhookParams,
           querystring: Type.Object(
             { ...PageQuery, status: Type.Optional(DeliveryStatusSchema) },
@@ -179,7 +168,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'Send a delivery again now, with a fresh retry schedule (DEAD ones too)',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           params: Type.Object({ webhookId: WebhookId, deliveryId: DeliveryId }),
           response: withProblems({ 202: Delivery }),
@@ -201,7 +189,6 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsyncTypeb
         schema: {
           tags,
           summary: 'Queue the matching events of the event log again, from a sequence or a time on',
-          security: AUTHENTICATED,
           headers: IdempotencyHeader,
           params: WebhookParams,
           body: ReplayRequest,

@@ -99,6 +99,17 @@ function problemFor(error: FastifyError | AppError | Error): {
       headers: {},
     };
   }
+  // Class 22 (data exception): a request value the schemas let through but SQL cannot take, such
+  // as a cursor naming a malformed id. The client's input, so a 400; the SQL message stays in the log.
+  if (sqlState?.startsWith('22')) {
+    return {
+      problem: toProblem(
+        HttpErrors.badRequest,
+        'A value in the request cannot be used; check ids and cursors',
+      ),
+      headers: {},
+    };
+  }
   if (sqlState === SqlState.queryCanceled) {
     return {
       problem: toProblem(HttpErrors.unavailable, 'The database did not answer in time'),

@@ -73,10 +73,11 @@ export function registerHealthRoutes(
       },
     };
   };
-  const schema = { tags: ['health'], security: [], response: { 200: HealthReport, 503: HealthReport } };
+  const schema = { tags: ['health'], response: { 200: HealthReport, 503: HealthReport } };
+  const config = { access: 'public' as const };
   server.get(
     '/health',
-    { schema: { ...schema, summary: 'Liveness: the process and its database' } },
+    { schema: { ...schema, summary: 'Liveness: the process and its database' }, config },
     async (_request, reply) => {
       const { code, body } = await report(options.liveness);
       return reply.code(code).send(body);
@@ -84,7 +85,7 @@ export function registerHealthRoutes(
   );
   server.get(
     '/ready',
-    { schema: { ...schema, summary: 'Readiness: dependencies up, schema current' } },
+    { schema: { ...schema, summary: 'Readiness: dependencies up, schema current' }, config },
     async (_request, reply) => {
       const { code, body } = await report(options.readiness, !options.isShuttingDown());
       return reply.code(code).send(body);

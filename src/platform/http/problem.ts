@@ -65,6 +65,7 @@ export const HttpErrors = {
     'The Idempotency-Key was used for another request',
   ),
   preconditionRequired: defineError('PRECONDITION_REQUIRED', 428, 'This request must be conditional'),
+  rateLimited: defineError('RATE_LIMITED', 429, 'Too many requests'),
   badRequest: defineError('BAD_REQUEST', 400, 'Bad request'),
   internal: defineError('INTERNAL_ERROR', 500, 'Internal error'),
   unavailable: defineError('SERVICE_UNAVAILABLE', 503, 'The service is temporarily unavailable'),

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -6,18 +8,67 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerErrorHandling } from './error-handler.js';
+import { documentAccess, SECURITY_SCHEMES } from './openapi.js';
+import { RATE_LIMIT_EXEMPT_ROUTES } from './rate-limit.js';
 
 export interface HttpServerOptions {
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   /** Bounds slow-loris: a request must arrive whole within this time. */
   requestTimeoutMs: number;
+  /** Bounds slow-loris on the headers alone: they must arrive whole within this. */
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  connectionsMax: number;
+  /** Proxies in front whose X-Forwarded-For is believed (0: none; the peer address is the client). */
+  trustProxyHops: number;
+  /** Browser origins allowed to call the API; none by default. */
+  corsAllowedOrigins: readonly string[];
   version: string;
 }
+
+/** How often Node looks for connections past their headers or request timeout. */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+const HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600;
+const CORS_MAX_AGE_SECONDS = 600;
+/** Headers a browser client may send and read, beyond the CORS-safelisted ones. */
+const CORS_ALLOWED_HEADERS = [
+  'authorization',
+  'content-type',
+  'idempotency-key',
+  'if-match',
+  'x-api-key',
+  'x-correlation-id',
+  'x-request-id',
+  'x-tenant-id',
+];
+const CORS_EXPOSED_HEADERS = [
+  'etag',
+  'location',
+  'retry-after',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-request-id',
+];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type HttpServer = FastifyInstance;
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** Left out of the OpenAPI document on purpose (operational endpoints, the docs UI). */
+  hidden: boolean;
+}
+
+const inventories = new WeakMap<object, RouteEntry[]>();
+
+/** Every route the server has, as registered: what an inventory check compares with the document. */
+export function routeInventory(server: object): readonly RouteEntry[] {
+  return inventories.get(server) ?? [];
+}
 
 /**
  * Fastify with our conventions: problem+json errors, strict validation (unknown fields and wrong
@@ -30,6 +81,13 @@ export async function createHttpServer(options: HttpServerOptions) {
     bodyLimit: options.bodyLimitBytes,
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: options.requestTimeoutMs,
+    keepAliveTimeout: options.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: options.headersTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+    },
+    // The client address is the one the nearest `trustProxyHops` proxies saw; never a client's own claim.
+    trustProxy: (_address: string, hop: number) => hop < options.trustProxyHops,
     // Refusals while closing are answered by the app, as problem documents (see app.ts).
     return503OnClosing: false,
     // genReqId reads X-Request-Id itself, so that an unsafe value is replaced rather than echoed.
@@ -40,6 +98,8 @@ export async function createHttpServer(options: HttpServerOptions) {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Past this, new connections are refused at once rather than starving the ones being served.
+  server.server.maxConnections = options.connectionsMax;
 
   const strict = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false } as const;
   const bodyValidator = addFormats.default(new Ajv({ ...strict, coerceTypes: false }));
@@ -53,7 +113,42 @@ export async function createHttpServer(options: HttpServerOptions) {
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });
+  // Responses to credentialed requests are someone's data: no shared or browser cache keeps them.
+  server.addHook('onSend', async (request, reply) => {
+    const credentialed =
+      request.headers['x-api-key'] !== undefined || request.headers.authorization !== undefined;
+    if (credentialed) reply.header('cache-control', 'no-store');
+  });
   registerErrorHandling(server);
+  // Before any route and before the document generator: security is derived from `access`.
+  const inventory: RouteEntry[] = [];
+  inventories.set(server, inventory);
+  server.addHook('onRoute', (route) => {
+    documentAccess(route, { rateLimited: !RATE_LIMIT_EXEMPT_ROUTES.has(route.url) });
+    const hidden =
+      (route.schema as { hide?: boolean } | undefined)?.hide === true || route.schema === undefined;
+    for (const method of [route.method].flat()) inventory.push({ method, url: route.url, hidden });
+  });
+
+  // An API answers JSON, never a page to frame or a script to run; /docs relaxes this for itself.
+  await server.register(helmet, {
+    global: true,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    },
+    strictTransportSecurity: { maxAge: HSTS_MAX_AGE_SECONDS, includeSubDomains: true },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    frameguard: { action: 'deny' },
+  });
+  await server.register(cors, {
+    origin: [...options.corsAllowedOrigins],
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    maxAge: CORS_MAX_AGE_SECONDS,
+    credentials: false,
+  });
 
   await server.register(swagger, {
     openapi: {
@@ -64,16 +159,15 @@ export async function createHttpServer(options: HttpServerOptions) {
         description:
           'Real-time, multi-tenant inventory: stock per store, reservations with a time limit, no oversell.',
       },
-      servers: [{ url: '/' }],
+      // Served to the tenants' own systems and storefronts, not only inside one network.
+      servers: [{ url: '/', ...{ 'x-internal': false } }],
       components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-          bearer: { type: 'http', scheme: 'bearer' },
-        },
+        securitySchemes: SECURITY_SCHEMES,
       },
     },
   });
-  await server.register(swaggerUi, { routePrefix: '/docs' });
+  // The UI's own pages need scripts and styles from this origin; the API's CSP stays 'none'.
+  await server.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   server.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
     server.swagger(),
   );
