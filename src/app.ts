@@ -5,7 +5,20 @@ import type { Config } from './config.js';
 import { seedDemoData } from './demo-data.js';
 import { catalogRoutes, ProductService, StoreService } from './modules/catalog/index.js';
 import { EventStreamHub, EventsService, eventsRoutes } from './modules/events/index.js';
-import { IdentityService } from './modules/identity/index.js';
+import {
+  ApiKeyService,
+  AuditService,
+  AuthService,
+  authRoutes,
+  IdentityService,
+  jwksRoutes,
+  loadSigningKey,
+  TenantService,
+  TokenService,
+  tenantRoutes,
+  UserService,
+  userRoutes,
+} from './modules/identity/index.js';
 import {
   availabilityCacheKeysOf,
   ReservationExpiryScheduler,
@@ -104,7 +117,19 @@ async function assemble(
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
 
-  const identity = new IdentityService(database);
+  const tokens = await TokenService.create({
+    signingKey: await loadSigningKey(config.jwtPrivateKey, config.dataDir),
+    previousPublicKey: config.jwtPreviousPublicKey,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+  });
+  const identity = new IdentityService(database, tokens);
+  const auth = new AuthService(database, tokens, { refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
+  const users = new UserService(database, identity);
+  const apiKeys = new ApiKeyService(database, identity);
+  const tenants = new TenantService(database);
+  const audit = new AuditService(database);
   const stores = new StoreService(database);
   const products = new ProductService(database);
   const cacheStore: CacheStore =
@@ -255,6 +280,7 @@ async function assemble(
     ],
     isShuttingDown: () => shuttingDown,
   });
+  await server.register(jwksRoutes(tokens));
   await server.register(
     async (api) => {
       registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
@@ -268,6 +294,9 @@ async function assemble(
       await api.register(reservationRoutes(reservations));
       await api.register(eventsRoutes(events, streams));
       await api.register(webhookRoutes(webhooks));
+      await api.register(authRoutes(auth));
+      await api.register(userRoutes({ users, apiKeys, audit }));
+      await api.register(tenantRoutes(tenants, config.operatorApiKey));
     },
     { prefix: API_PREFIX },
   );

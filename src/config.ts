@@ -1,3 +1,5 @@
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+
 /**
  * Configuration comes from the environment only (12-factor) and is validated once at start:
  * every bad value is reported, with what was expected, before anything else runs.
@@ -31,6 +33,16 @@ export interface Config {
   webhookAllowPrivateTargets: boolean;
   webhookTimeoutMs: number;
   eventRetentionDays: number;
+  /** The platform operator's key for POST /api/v1/tenants; unset disables those routes. */
+  operatorApiKey: string | undefined;
+  /** Ed25519 private key (PKCS8 PEM or JWK JSON) signing access tokens; unset: one kept in DATA_DIR. */
+  jwtPrivateKey: KeyObject | undefined;
+  /** The public key that signed tokens before the last rotation, still accepted and published. */
+  jwtPreviousPublicKey: KeyObject | undefined;
+  jwtIssuer: string;
+  jwtAudience: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -93,6 +105,28 @@ export function loadConfig(environment: Environment = process.env): Config {
     webhookAllowPrivateTargets: reader.boolean('WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
     webhookTimeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
     eventRetentionDays: reader.integer('EVENT_RETENTION_DAYS', 30, 1, 3_650),
+    operatorApiKey: reader.optionalSecret('OMNISTOCK_OPERATOR_API_KEY', 24),
+    jwtPrivateKey: reader.optionalKey('JWT_PRIVATE_KEY', 'private'),
+    jwtPreviousPublicKey: reader.optionalKey('JWT_PREVIOUS_PUBLIC_KEY', 'public'),
+    jwtIssuer: reader.matching(
+      'JWT_ISSUER',
+      'omnistock',
+      /^[\x21-\x7e]{1,200}$/,
+      '1-200 printable characters',
+    ),
+    jwtAudience: reader.matching(
+      'JWT_AUDIENCE',
+      'omnistock-api',
+      /^[\x21-\x7e]{1,200}$/,
+      '1-200 printable characters',
+    ),
+    accessTokenTtlSeconds: reader.integer('ACCESS_TOKEN_TTL_SECONDS', 900, 60, 3_600),
+    refreshTokenTtlSeconds: reader.integer(
+      'REFRESH_TOKEN_TTL_SECONDS',
+      30 * 24 * 3600,
+      3_600,
+      90 * 24 * 3600,
+    ),
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
@@ -165,6 +199,36 @@ class EnvironmentReader {
       return undefined;
     }
     return value;
+  }
+
+  /**
+   * An Ed25519 key as PEM (PKCS8 private or SPKI public; `\n` escapes allowed, since environment
+   * files rarely hold newlines) or as a JWK JSON object.
+   */
+  optionalKey(name: string, kind: 'private' | 'public'): KeyObject | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    let key: KeyObject | undefined;
+    try {
+      if (value.startsWith('{')) {
+        const jwk = JSON.parse(value) as JsonWebKey;
+        key =
+          kind === 'private'
+            ? createPrivateKey({ key: jwk, format: 'jwk' })
+            : createPublicKey({ key: jwk, format: 'jwk' });
+      } else {
+        const pem = value.replaceAll('\\n', '\n');
+        key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+      }
+    } catch {
+      key = undefined;
+    }
+    if (key === undefined || key.asymmetricKeyType !== 'ed25519') {
+      // Never echo the value: it is a secret.
+      this.problems.push(`${name}: expected an Ed25519 ${kind} key as PEM or JWK`);
+      return undefined;
+    }
+    return key;
   }
 
   optionalSecret(name: string, minimumLength: number): string | undefined {
