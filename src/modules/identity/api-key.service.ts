@@ -5,14 +5,9 @@ import { displayPrefixOf, generateApiKey, hashApiKey } from '../../platform/secu
 import { AuditActions, appendAudit } from './audit.repository.js';
 import { auditOf } from './audit-context.js';
 import { apiKeyNotFound } from './identity.errors.js';
-import {
-  type ApiKeyListRow,
-  insertApiKey,
-  listApiKeys,
-  revokeApiKey,
-} from './identity.repository.js';
-import type { IdentityService } from './identity.service.js';
+import { type ApiKeyListRow, insertApiKey, listApiKeys, revokeApiKey } from './identity.repository.js';
 import type { ApiKey, ApiKeyCreate } from './identity.schemas.js';
+import type { IdentityService } from './identity.service.js';
 import { storeIdsFor } from './user.service.js';
 
 export function toApiKey(row: ApiKeyListRow): ApiKey {

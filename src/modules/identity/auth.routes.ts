@@ -23,7 +23,10 @@ export function authRoutes(auth: AuthService): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) =>
-        reply.code(201).header('cache-control', 'no-store').send(await auth.register(request.context, request.body)),
+        reply
+          .code(201)
+          .header('cache-control', 'no-store')
+          .send(await auth.register(request.context, request.body)),
     );
 
     api.post(

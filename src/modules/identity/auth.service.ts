@@ -4,7 +4,12 @@ import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { hashApiKey } from '../../platform/security/api-key.js';
-import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from '../../platform/security/password.js';
+import {
+  dummyPasswordHash,
+  hashPassword,
+  needsRehash,
+  verifyPassword,
+} from '../../platform/security/password.js';
 import { AuditActions, appendAudit } from './audit.repository.js';
 import { auditOf } from './audit-context.js';
 import { IdentityErrors, invalidCredentials, invalidRefreshToken } from './identity.errors.js';
@@ -17,7 +22,13 @@ import {
   revokeFamily,
 } from './refresh-token.repository.js';
 import type { TokenService } from './token.service.js';
-import { findUser, findUserByEmail, insertUser, updatePasswordHash, type UserRow } from './user.repository.js';
+import {
+  findUser,
+  findUserByEmail,
+  insertUser,
+  type UserRow,
+  updatePasswordHash,
+} from './user.repository.js';
 
 const REFRESH_TOKEN_PREFIX = 'osr_';
 const REFRESH_TOKEN_RANDOM_BYTES = 32;
@@ -57,7 +68,8 @@ export class AuthService {
         role: 'customer',
         storeIds: [],
       });
-      if (row === undefined) throw new AppError(IdentityErrors.emailTaken, 'This email is already registered');
+      if (row === undefined)
+        throw new AppError(IdentityErrors.emailTaken, 'This email is already registered');
       const audited = { ...context, tenantId: input.tenant };
       await appendAudit(tx, [auditOf(audited, AuditActions.registered, `user:${row.id}`)]);
       return row;
@@ -78,7 +90,9 @@ export class AuthService {
       if ((await findTenant(this.database, input.tenant)) !== undefined) {
         const reason = user === undefined ? 'unknown_email' : valid ? 'disabled' : 'wrong_password';
         await appendAudit(this.database, [
-          auditOf({ ...context, tenantId: input.tenant }, AuditActions.loginFailed, `email:${email}`, { reason }),
+          auditOf({ ...context, tenantId: input.tenant }, AuditActions.loginFailed, `email:${email}`, {
+            reason,
+          }),
         ]);
       }
       throw invalidCredentials();
@@ -102,7 +116,9 @@ export class AuthService {
       if (row.spent_at !== null) {
         await revokeFamily(tx, row.tenant_id, row.family_id);
         await appendAudit(tx, [
-          auditOf(audited, AuditActions.refreshReuseDetected, `user:${row.user_id}`, { family_id: row.family_id }),
+          auditOf(audited, AuditActions.refreshReuseDetected, `user:${row.user_id}`, {
+            family_id: row.family_id,
+          }),
         ]);
         return { kind: 'refused' };
       }
@@ -135,12 +151,20 @@ export class AuthService {
       if (row === undefined || row.revoked_at !== null) return;
       await revokeFamily(tx, row.tenant_id, row.family_id);
       await appendAudit(tx, [
-        auditOf({ ...context, tenantId: row.tenant_id, principal: null }, AuditActions.logout, `user:${row.user_id}`),
+        auditOf(
+          { ...context, tenantId: row.tenant_id, principal: null },
+          AuditActions.logout,
+          `user:${row.user_id}`,
+        ),
       ]);
     });
   }
 
-  private async startSession(context: RequestContext, tenantId: string, user: UserRow): Promise<TokenResponse> {
+  private async startSession(
+    context: RequestContext,
+    tenantId: string,
+    user: UserRow,
+  ): Promise<TokenResponse> {
     const refreshToken = newRefreshToken();
     await this.database.transaction(async (tx) => {
       await insertRefreshToken(tx, {

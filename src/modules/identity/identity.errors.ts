@@ -32,5 +32,7 @@ export function userNotFound(userId: string): AppError {
 }
 
 export function apiKeyNotFound(keyId: string): AppError {
-  return new AppError(IdentityErrors.apiKeyNotFound, `API key ${keyId} does not exist`, { api_key_id: keyId });
+  return new AppError(IdentityErrors.apiKeyNotFound, `API key ${keyId} does not exist`, {
+    api_key_id: keyId,
+  });
 }

@@ -6,7 +6,10 @@ export const TENANT_ID_PATTERN = '^[a-z0-9][a-z0-9-]{1,49}$';
 /** A list of stores a user or key works in: bounded so a token stays small. */
 export const STORE_IDS_MAX = 100;
 
-export const TenantId = Type.String({ pattern: TENANT_ID_PATTERN, description: 'Tenant id, e.g. acme-retail' });
+export const TenantId = Type.String({
+  pattern: TENANT_ID_PATTERN,
+  description: 'Tenant id, e.g. acme-retail',
+});
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 });
 export const Password = Type.String({ minLength: PASSWORD_LENGTH_MIN, maxLength: PASSWORD_LENGTH_MAX });
 export const RoleSchema = Type.Union([
@@ -15,9 +18,12 @@ export const RoleSchema = Type.Union([
   Type.Literal('vendor'),
   Type.Literal('customer'),
 ]);
-const StoreIds = Type.Union([Type.Array(StoreId, { maxItems: STORE_IDS_MAX, uniqueItems: true }), Type.Null()], {
-  description: 'Stores this principal works in; null means every store of the tenant',
-});
+const StoreIds = Type.Union(
+  [Type.Array(StoreId, { maxItems: STORE_IDS_MAX, uniqueItems: true }), Type.Null()],
+  {
+    description: 'Stores this principal works in; null means every store of the tenant',
+  },
+);
 export const UserId = Type.String({ format: 'uuid' });
 
 export const TenantCreate = Type.Object(

@@ -3,8 +3,6 @@ import type { Database } from '../../platform/db/database.js';
 import type { Authenticator, Principal } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { displayPrefixOf, generateApiKey, hashApiKey } from '../../platform/security/api-key.js';
-import { type TokenService } from './token.service.js';
-import { findUser } from './user.repository.js';
 import {
   findActiveApiKeyByHash,
   insertApiKeyIfAbsent,
@@ -12,6 +10,8 @@ import {
   revokeOtherKeysNamed,
   touchApiKey,
 } from './identity.repository.js';
+import type { TokenService } from './token.service.js';
+import { findUser } from './user.repository.js';
 
 const CONFIGURED_ADMIN_KEY_NAME = 'admin (OMNISTOCK_ADMIN_API_KEY)';
 /**

@@ -38,7 +38,10 @@ export async function findRefreshTokenForUpdate(
 }
 
 export async function markSpent(db: Queryable, tenantId: string, id: string): Promise<void> {
-  await db.query('UPDATE refresh_tokens SET spent_at = now() WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
+  await db.query('UPDATE refresh_tokens SET spent_at = now() WHERE tenant_id = $1 AND id = $2', [
+    tenantId,
+    id,
+  ]);
 }
 
 export async function revokeFamily(db: Queryable, tenantId: string, familyId: string): Promise<number> {

@@ -16,7 +16,10 @@ export const OPERATOR_SECURITY: Array<Record<string, string[]>> = [{ operatorKey
  * The platform operator's routes. The operator key belongs to no tenant: it is compared here, in
  * constant time, with OMNISTOCK_OPERATOR_API_KEY. Without that setting the routes do not exist (404).
  */
-export function tenantRoutes(tenants: TenantService, operatorApiKey: string | undefined): FastifyPluginAsyncTypebox {
+export function tenantRoutes(
+  tenants: TenantService,
+  operatorApiKey: string | undefined,
+): FastifyPluginAsyncTypebox {
   return async (api) => {
     const tags = ['tenants'];
     const config = { access: 'operator' as const };
@@ -26,7 +29,12 @@ export function tenantRoutes(tenants: TenantService, operatorApiKey: string | un
       }
       const credential = credentialOf(request);
       if (credential === undefined || !secretsEqual(credential, operatorApiKey)) {
-        throw new AppError(HttpErrors.unauthenticated, 'This route needs the operator key', {}, BEARER_CHALLENGE);
+        throw new AppError(
+          HttpErrors.unauthenticated,
+          'This route needs the operator key',
+          {},
+          BEARER_CHALLENGE,
+        );
       }
       request.context = operatorContext(request);
     };

@@ -19,12 +19,17 @@ function toTenant(row: TenantRow): Tenant {
 export class TenantService {
   constructor(private readonly database: Database) {}
 
-  async create(context: RequestContext, input: TenantCreate): Promise<{ tenant: Tenant; admin_user_id: string }> {
+  async create(
+    context: RequestContext,
+    input: TenantCreate,
+  ): Promise<{ tenant: Tenant; admin_user_id: string }> {
     const admin = await UserService.newUserFields(input.admin_email, input.admin_password);
     return this.database.transaction(async (tx) => {
       const tenant = await insertTenant(tx, input.id, input.name);
       if (tenant === undefined) {
-        throw new AppError(IdentityErrors.tenantExists, `Tenant ${input.id} already exists`, { tenant_id: input.id });
+        throw new AppError(IdentityErrors.tenantExists, `Tenant ${input.id} already exists`, {
+          tenant_id: input.id,
+        });
       }
       const user = await insertUser(tx, tenant.id, { ...admin, role: 'admin', storeIds: null });
       if (user === undefined) throw new Error('a new tenant cannot have a user already');
@@ -32,7 +37,10 @@ export class TenantService {
       await appendAudit(tx, [
         { ...auditOf(operator, AuditActions.tenantCreated, `tenant:${tenant.id}`), actor: OPERATOR_ACTOR },
         {
-          ...auditOf(operator, AuditActions.userCreated, `user:${user.id}`, { role: 'admin', store_ids: null }),
+          ...auditOf(operator, AuditActions.userCreated, `user:${user.id}`, {
+            role: 'admin',
+            store_ids: null,
+          }),
           actor: OPERATOR_ACTOR,
         },
       ]);
@@ -43,7 +51,9 @@ export class TenantService {
   async get(tenantId: string): Promise<Tenant> {
     const row = await findTenant(this.database, tenantId);
     if (row === undefined) {
-      throw new AppError(IdentityErrors.tenantNotFound, `Tenant ${tenantId} does not exist`, { tenant_id: tenantId });
+      throw new AppError(IdentityErrors.tenantNotFound, `Tenant ${tenantId} does not exist`, {
+        tenant_id: tenantId,
+      });
     }
     return toTenant(row);
   }

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, type JWK, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
-import { newId } from '../../platform/ids.js';
 import type { Role } from '../../platform/http/request-context.js';
+import { newId } from '../../platform/ids.js';
 
 /** Ed25519 (ADR 0014): small keys and tokens, fast, deterministic signatures with no nonce to get wrong. */
 export const JWT_ALGORITHM = 'EdDSA';
@@ -61,7 +61,9 @@ export class TokenService {
   static async create(options: TokenOptions): Promise<TokenService> {
     const current = await verificationKeyOf(createPublicKey(options.signingKey));
     const previous =
-      options.previousPublicKey === undefined ? undefined : await verificationKeyOf(options.previousPublicKey);
+      options.previousPublicKey === undefined
+        ? undefined
+        : await verificationKeyOf(options.previousPublicKey);
     const keys = previous === undefined || previous.kid === current.kid ? [current] : [current, previous];
     return new TokenService(options, current, keys);
   }

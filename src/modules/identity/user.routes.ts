@@ -185,7 +185,10 @@ export function userRoutes(services: {
           summary: 'The audit log of security-relevant actions, newest first',
           security,
           querystring: Type.Object(
-            { ...PageQuery, action: Type.Optional(Type.String({ pattern: AUDIT_ACTION_PATTERN, maxLength: 100 })) },
+            {
+              ...PageQuery,
+              action: Type.Optional(Type.String({ pattern: AUDIT_ACTION_PATTERN, maxLength: 100 })),
+            },
             { additionalProperties: false },
           ),
           response: withProblems({ 200: PageOf(AuditEntry) }),
@@ -195,7 +198,11 @@ export function userRoutes(services: {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
         const beforeId =
           request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
-        const rows = await audit.list(request.context.tenantId, { action: request.query.action, beforeId, limit });
+        const rows = await audit.list(request.context.tenantId, {
+          action: request.query.action,
+          beforeId,
+          limit,
+        });
         return toPage(rows, limit, (row) => [row.id], toAuditEntry);
       },
     );

@@ -3,14 +3,14 @@ import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext, Role } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { hashPassword } from '../../platform/security/password.js';
-import { type AuditRecord, AuditActions, appendAudit } from './audit.repository.js';
+import { AuditActions, type AuditRecord, appendAudit } from './audit.repository.js';
 import { auditOf } from './audit-context.js';
 import { normalizeEmail } from './auth.service.js';
 import { IdentityErrors, userNotFound } from './identity.errors.js';
-import type { IdentityService } from './identity.service.js';
 import type { User, UserCreate, UserUpdate } from './identity.schemas.js';
+import type { IdentityService } from './identity.service.js';
 import { revokeTokensOfUser } from './refresh-token.repository.js';
-import { findUser, insertUser, listUsers, updateUser, type UserRow } from './user.repository.js';
+import { findUser, insertUser, listUsers, type UserRow, updateUser } from './user.repository.js';
 
 export function toUser(row: UserRow): User {
   return {
@@ -52,9 +52,13 @@ export class UserService {
     const storeIds = storeIdsFor(input.role, input.store_ids);
     return this.database.transaction(async (tx) => {
       const row = await insertUser(tx, context.tenantId, { ...fields, role: input.role, storeIds });
-      if (row === undefined) throw new AppError(IdentityErrors.emailTaken, 'This email is already registered');
+      if (row === undefined)
+        throw new AppError(IdentityErrors.emailTaken, 'This email is already registered');
       await appendAudit(tx, [
-        auditOf(context, AuditActions.userCreated, `user:${row.id}`, { role: row.role, store_ids: row.store_ids }),
+        auditOf(context, AuditActions.userCreated, `user:${row.id}`, {
+          role: row.role,
+          store_ids: row.store_ids,
+        }),
       ]);
       return toUser(row);
     });
@@ -90,18 +94,24 @@ export class UserService {
       const target = `user:${userId}`;
       const entries: AuditRecord[] = [];
       if (row.role !== before.role) {
-        entries.push(auditOf(context, AuditActions.userRoleChanged, target, { from: before.role, to: row.role }));
+        entries.push(
+          auditOf(context, AuditActions.userRoleChanged, target, { from: before.role, to: row.role }),
+        );
       }
       if (JSON.stringify(row.store_ids) !== JSON.stringify(before.store_ids)) {
         entries.push(
-          auditOf(context, AuditActions.userStoresChanged, target, { from: before.store_ids, to: row.store_ids }),
+          auditOf(context, AuditActions.userStoresChanged, target, {
+            from: before.store_ids,
+            to: row.store_ids,
+          }),
         );
       }
       if (disabled && before.disabled_at === null) {
         await revokeTokensOfUser(tx, context.tenantId, userId);
         entries.push(auditOf(context, AuditActions.userDisabled, target));
       }
-      if (entries.length === 0) entries.push(auditOf(context, AuditActions.userUpdated, target, { disabled }));
+      if (entries.length === 0)
+        entries.push(auditOf(context, AuditActions.userUpdated, target, { disabled }));
       await appendAudit(tx, entries);
       tx.afterCommit(() => this.identity.forgetUser(context.tenantId, userId));
       return row;

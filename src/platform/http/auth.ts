@@ -41,12 +41,7 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
     if (credential !== undefined) {
       const identity = await options.authenticator.authenticate(credential);
       if (identity === null) {
-        throw new AppError(
-          HttpErrors.unauthenticated,
-          'The credentials are not valid',
-          {},
-          BEARER_CHALLENGE,
-        );
+        throw new AppError(HttpErrors.unauthenticated, 'The credentials are not valid', {}, BEARER_CHALLENGE);
       }
       if (requestedTenant !== undefined && requestedTenant !== identity.tenantId) {
         throw new AppError(HttpErrors.forbidden, 'The credentials belong to another tenant');

@@ -32,6 +32,20 @@ export function canAccessStore(principal: Principal | null, storeId: string): bo
   return principal.storeIds.includes(storeId);
 }
 
+/**
+ * Store-wide views: a principal limited to some stores must name one of them; everyone else may
+ * leave the store out and see the whole tenant.
+ */
+export function requireNamedStoreWhenScoped(context: RequestContext, storeId: string | undefined): void {
+  if (storeId !== undefined) {
+    requireStoreAccess(context, storeId);
+    return;
+  }
+  if (storeScopeOf(context) !== null) {
+    throw new AppError(HttpErrors.forbidden, 'Name one of your stores with store_id');
+  }
+}
+
 /** Whether the caller is limited to a list of stores (and so must name one on store-wide views). */
 export function storeScopeOf(context: RequestContext): readonly string[] | null {
   const principal = context.principal;
@@ -43,6 +57,20 @@ export function storeScopeOf(context: RequestContext): readonly string[] | null 
 export function allowRoles(...roles: readonly Role[]) {
   return async (request: FastifyRequest): Promise<void> => {
     requireRole(request.context, ...roles);
+  };
+}
+
+/**
+ * A plugin-wide hook for staff routes: routes declared `access: 'public'` stay open to everyone;
+ * the others need one of `roles` and, when the path names a `storeId`, access to that store.
+ * Runs before the body is read; stores named in a body are checked by the handler.
+ */
+export function staffOnly(roles: readonly Role[]) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (request.routeOptions.config.access === 'public') return;
+    requireRole(request.context, ...roles);
+    const storeId = (request.params as Record<string, unknown> | undefined)?.['storeId'];
+    if (typeof storeId === 'string') requireStoreAccess(request.context, storeId);
   };
 }
 

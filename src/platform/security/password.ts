@@ -64,7 +64,11 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const parts = stored.split('$');
   const [algorithm, log2Cost, blockSize, parallelism, salt, key] = parts;
   if (parts.length !== 6 || algorithm !== ALGORITHM || salt === undefined || key === undefined) return false;
-  const parameters = { log2Cost: Number(log2Cost), blockSize: Number(blockSize), parallelism: Number(parallelism) };
+  const parameters = {
+    log2Cost: Number(log2Cost),
+    blockSize: Number(blockSize),
+    parallelism: Number(parallelism),
+  };
   const sane =
     Number.isInteger(parameters.log2Cost) &&
     parameters.log2Cost >= 1 &&
