@@ -35,7 +35,7 @@ const TENANT_DATA_TABLES = [
   'users',
 ];
 /** One signing key per test process: nothing is written into DATA_DIR. */
-const TEST_JWT_KEY = generateKeyPairSync('ed25519').privateKey;
+export const TEST_JWT_KEY = generateKeyPairSync('ed25519').privateKey;
 
 export interface TestResponse<Body = any> {
   status: number;
