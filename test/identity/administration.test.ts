@@ -150,6 +150,43 @@ describeOnEachDatabase(
       ).toBe(404);
     });
 
+    it('the OpenAPI document describes every identity route, with tags, bodies and responses', async () => {
+      const t = app();
+      const document = (await t.request('GET', '/openapi.json', { key: null })).body;
+      const schemes = Object.keys(document.components.securitySchemes);
+      const expected: Array<[string, string]> = [
+        ['/api/v1/auth/register', 'post'],
+        ['/api/v1/auth/login', 'post'],
+        ['/api/v1/auth/refresh', 'post'],
+        ['/api/v1/auth/logout', 'post'],
+        ['/api/v1/users', 'post'],
+        ['/api/v1/users', 'get'],
+        ['/api/v1/users/{userId}', 'patch'],
+        ['/api/v1/api-keys', 'post'],
+        ['/api/v1/api-keys/{keyId}', 'delete'],
+        ['/api/v1/audit', 'get'],
+        ['/api/v1/tenants', 'post'],
+        ['/api/v1/tenants/{tenantId}', 'get'],
+        ['/.well-known/jwks.json', 'get'],
+      ];
+      for (const [path, method] of expected) {
+        const operation = document.paths[path]?.[method];
+        expect(operation, `${method} ${path}`).toBeDefined();
+        expect(operation.tags.length).toBeGreaterThan(0);
+        expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['4XX']));
+        if (method === 'post' && !path.endsWith('logout')) {
+          expect(operation.requestBody.content['application/json'].schema.additionalProperties).toBe(false);
+        }
+      }
+      for (const item of Object.values(document.paths) as Array<Record<string, { security?: object[] }>>) {
+        for (const operation of Object.values(item)) {
+          for (const requirement of operation.security ?? []) {
+            for (const scheme of Object.keys(requirement)) expect(schemes).toContain(scheme);
+          }
+        }
+      }
+    });
+
     it('a role change applies to the next request of a signed-in user, without a new token', async () => {
       const t = app();
       const user = await signedInUser(t, 'vendor', ['MAD-001']);

@@ -7,7 +7,9 @@ import { loadSigningKey, SIGNING_KEY_FILE_NAME } from './signing-key.store.js';
 describe('the signing key kept in DATA_DIR', () => {
   const directories: string[] = [];
   afterEach(async () => {
-    await Promise.all(directories.splice(0).map((directory) => rm(directory, { recursive: true, force: true })));
+    await Promise.all(
+      directories.splice(0).map((directory) => rm(directory, { recursive: true, force: true })),
+    );
   });
 
   it('is generated once, readable by its owner only, and reused on the next start', async () => {

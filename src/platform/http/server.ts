@@ -67,7 +67,17 @@ export async function createHttpServer(options: HttpServerOptions) {
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-          bearer: { type: 'http', scheme: 'bearer' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key (osk_…) or an access token (JWT) from POST /api/v1/auth/login',
+          },
+          operatorKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-Key',
+            description: 'The platform operator key (OMNISTOCK_OPERATOR_API_KEY); tenant routes only',
+          },
         },
       },
     },
