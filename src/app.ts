@@ -322,6 +322,7 @@ async function assemble(
       purgeExpiredIdempotencyKeys(database),
       purgePublishedEvents(database, retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
       purgeInbox(database, retentionSeconds),
+      auth.purgeExpiredRefreshTokens(MAINTENANCE_BATCH_SIZE_MAX),
     ]).catch((error: unknown) => logger.error({ err: error }, 'maintenance purge failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();

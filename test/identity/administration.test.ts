@@ -86,6 +86,12 @@ describeOnEachDatabase(
       const filtered = await t.request('GET', '/api/v1/audit?action=user.disabled');
       expect(filtered.body.data).toHaveLength(1);
       expect((await t.request('GET', '/api/v1/users/0190f0e0-0000-7000-8000-000000000000')).status).toBe(404);
+      const forged = Buffer.from(JSON.stringify(['not-a-uuid'])).toString('base64url');
+      for (const list of ['users', 'api-keys', 'audit']) {
+        const response = await t.request('GET', `/api/v1/${list}?cursor=${forged}`);
+        expect(response.status, list).toBe(400);
+        expect(response.body.code).toBe('INVALID_CURSOR');
+      }
     });
 
     it('a duplicate email in the tenant is a 409, and a weak password a 400', async () => {

@@ -19,6 +19,7 @@ import {
   findRefreshTokenForUpdate,
   insertRefreshToken,
   markSpent,
+  purgeExpiredRefreshTokens,
   revokeFamily,
 } from './refresh-token.repository.js';
 import type { TokenService } from './token.service.js';
@@ -158,6 +159,11 @@ export class AuthService {
         ),
       ]);
     });
+  }
+
+  /** Maintenance: refresh tokens a day past expiry can no longer be presented, nor reused. */
+  async purgeExpiredRefreshTokens(batchSizeMax: number): Promise<number> {
+    return purgeExpiredRefreshTokens(this.database, batchSizeMax);
   }
 
   private async startSession(

@@ -61,3 +61,13 @@ export async function revokeTokensOfUser(db: Queryable, tenantId: string, userId
   );
   return result.rowCount;
 }
+
+/** Deletes up to `batchSizeMax` refresh tokens that expired a day ago or more (all tenants). */
+export async function purgeExpiredRefreshTokens(db: Queryable, batchSizeMax: number): Promise<number> {
+  const result = await db.query(
+    `DELETE FROM refresh_tokens WHERE (tenant_id, id) IN (
+       SELECT tenant_id, id FROM refresh_tokens WHERE expires_at < now() - interval '1 day' LIMIT $1)`,
+    [batchSizeMax],
+  );
+  return result.rowCount;
+}

@@ -9,6 +9,8 @@ import {
   PageQuery,
   toPage,
 } from '../../platform/http/pagination.js';
+import { AppError, HttpErrors } from '../../platform/http/problem.js';
+import { isUuid } from '../../platform/ids.js';
 import { type ApiKeyService, toApiKey } from './api-key.service.js';
 import { type AuditService, toAuditEntry } from './audit.service.js';
 import {
@@ -24,6 +26,15 @@ import {
 import { toUser, type UserService } from './user.service.js';
 
 const UserParams = Type.Object({ userId: UserId });
+
+/** The id a cursor of these lists carries; anything else is a 400, never a failed uuid cast. */
+function idAfter(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const [id] = decodeCursor(cursor, ['string']);
+  if (!isUuid(id))
+    throw new AppError(HttpErrors.invalidCursor, 'Use the next_cursor of a previous page unchanged');
+  return id;
+}
 const AUDIT_ACTION_PATTERN = '^[a-z_]+\\.[a-z_]+$';
 
 /** User, API key and audit administration: administrators of the tenant only. */
@@ -69,8 +80,7 @@ export function userRoutes(services: {
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const after =
-          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const after = idAfter(request.query.cursor);
         const rows = await users.list(request.context.tenantId, after, limit);
         return toPage(rows, limit, (row) => [row.id], toUser);
       },
@@ -153,8 +163,7 @@ export function userRoutes(services: {
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const after =
-          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const after = idAfter(request.query.cursor);
         const rows = await apiKeys.list(request.context.tenantId, after, limit);
         return toPage(rows, limit, (row) => [row.id], toApiKey);
       },
@@ -196,8 +205,7 @@ export function userRoutes(services: {
       },
       async (request) => {
         const limit = request.query.limit ?? PAGE_LIMIT_DEFAULT;
-        const beforeId =
-          request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, ['string'])[0];
+        const beforeId = idAfter(request.query.cursor);
         const rows = await audit.list(request.context.tenantId, {
           action: request.query.action,
           beforeId,
