@@ -52,7 +52,10 @@ export class AuthService {
     private readonly database: Database,
     private readonly tokens: TokenService,
     private readonly options: AuthOptions,
-  ) {}
+  ) {
+    // Made now, so the first failed login is not the one slow enough to tell unknown emails apart.
+    dummyPasswordHash().catch(() => undefined);
+  }
 
   /** Customers only: the role is not an input, and a customer has no stores to work in. */
   async register(context: RequestContext, input: Register): Promise<TokenResponse> {

@@ -91,7 +91,10 @@ let dummyHash: Promise<string> | undefined;
  * it costs the same time as a wrong password and does not reveal which emails exist.
  */
 export function dummyPasswordHash(): Promise<string> {
-  dummyHash ??= hashPassword(randomBytes(SALT_BYTES).toString('base64url'));
+  dummyHash ??= hashPassword(randomBytes(SALT_BYTES).toString('base64url')).catch((error: unknown) => {
+    dummyHash = undefined;
+    throw error;
+  });
   return dummyHash;
 }
 
