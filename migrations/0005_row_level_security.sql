@@ -63,7 +63,10 @@ BEGIN
     'idempotency_keys',
     'webhook_endpoints',
     'webhook_secrets',
-    'webhook_deliveries'
+    'webhook_deliveries',
+    'users',
+    'refresh_tokens',
+    'audit_log'
   ] LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', tenant_table);
     EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', tenant_table);

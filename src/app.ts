@@ -6,7 +6,20 @@ import type { Config } from './config.js';
 import { seedDemoData } from './demo-data.js';
 import { catalogRoutes, ProductService, StoreService } from './modules/catalog/index.js';
 import { EventStreamHub, EventsService, eventsRoutes } from './modules/events/index.js';
-import { IdentityService } from './modules/identity/index.js';
+import {
+  ApiKeyService,
+  AuditService,
+  AuthService,
+  authRoutes,
+  IdentityService,
+  jwksRoutes,
+  loadSigningKey,
+  TenantService,
+  TokenService,
+  tenantRoutes,
+  UserService,
+  userRoutes,
+} from './modules/identity/index.js';
 import {
   availabilityCacheKeysOf,
   ReservationExpiryScheduler,
@@ -145,7 +158,19 @@ async function assemble(
     (await resealIdempotencyResponses(database, secretBox));
   if (resealed > 0) logger.info({ resealed, key_id: secretBox.currentKeyId }, 'stored secrets resealed');
 
-  const identity = new IdentityService(database);
+  const tokens = await TokenService.create({
+    signingKey: await loadSigningKey(config.jwtPrivateKey, config.dataDir),
+    previousPublicKey: config.jwtPreviousPublicKey,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+  });
+  const identity = new IdentityService(database, tokens);
+  const auth = new AuthService(database, tokens, { refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
+  const users = new UserService(database, identity);
+  const apiKeys = new ApiKeyService(database, identity);
+  const tenants = new TenantService(database);
+  const audit = new AuditService(database);
   const stores = new StoreService(database);
   const products = new ProductService(database);
   const cacheStore: CacheStore =
@@ -347,6 +372,7 @@ async function assemble(
     ],
     isShuttingDown: () => shuttingDown,
   });
+  await server.register(jwksRoutes(tokens));
   await server.register(
     async (api) => {
       await registerLoadShedding(api, { eventLoopDelayMaxMs: config.loadShedEventLoopDelayMaxMs });
@@ -363,6 +389,9 @@ async function assemble(
       await api.register(reservationRoutes(reservations));
       await api.register(eventsRoutes(events, streams));
       await api.register(webhookRoutes(webhooks));
+      await api.register(authRoutes(auth));
+      await api.register(userRoutes({ users, apiKeys, audit }));
+      await api.register(tenantRoutes(tenants, config.operatorApiKey));
     },
     { prefix: API_PREFIX },
   );
@@ -388,6 +417,7 @@ async function assemble(
       purgeExpiredIdempotencyKeys(database.system('maintenance')),
       purgePublishedEvents(database.system('maintenance'), retentionSeconds, MAINTENANCE_BATCH_SIZE_MAX),
       purgeInbox(database.system('maintenance'), retentionSeconds),
+      auth.purgeExpiredRefreshTokens(MAINTENANCE_BATCH_SIZE_MAX),
     ]).catch((error: unknown) => logger.error({ err: error }, 'maintenance purge failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
 
@@ -103,5 +104,31 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ CORS_ALLOWED_ORIGINS: 'https://shop.example.com/path' })).toThrow(ConfigError);
     expect(() => loadConfig({ CORS_ALLOWED_ORIGINS: '*' })).toThrow(ConfigError);
     expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '5000', HEADERS_TIMEOUT_MS: '6000' })).toThrow(ConfigError);
+  });
+
+  it('reads the JWT keys as PEM (with \\n escapes) or JWK, and refuses other key types without echoing them', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const escaped = loadConfig({ JWT_PRIVATE_KEY: pem.replaceAll('\n', '\\n') });
+    expect(escaped.jwtPrivateKey?.asymmetricKeyType).toBe('ed25519');
+    const jwk = loadConfig({ JWT_PREVIOUS_PUBLIC_KEY: JSON.stringify(publicKey.export({ format: 'jwk' })) });
+    expect(jwk.jwtPreviousPublicKey?.asymmetricKeyType).toBe('ed25519');
+    expect(loadConfig({}).accessTokenTtlSeconds).toBe(900);
+
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    });
+    for (const value of [rsa.toString(), 'not a key', '{"kty":"OKP"}']) {
+      let error: unknown;
+      try {
+        loadConfig({ JWT_PRIVATE_KEY: value });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain('JWT_PRIVATE_KEY: expected an Ed25519 private key');
+      expect((error as ConfigError).message).not.toContain(value);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { parseSecretKeys, SecretBoxError, type SecretKey } from './platform/security/secret-box.js';
 
 /**
@@ -46,6 +47,16 @@ export interface Config {
   loadShedEventLoopDelayMaxMs: number;
   /** SECRETS_ENCRYPTION_KEYS; unset only on the embedded default, which keeps a key file in DATA_DIR. */
   secretsEncryptionKeys: SecretKey[] | undefined;
+  /** The platform operator's key for POST /api/v1/tenants; unset disables those routes. */
+  operatorApiKey: string | undefined;
+  /** Ed25519 private key (PKCS8 PEM or JWK JSON) signing access tokens; unset: one kept in DATA_DIR. */
+  jwtPrivateKey: KeyObject | undefined;
+  /** The public key that signed tokens before the last rotation, still accepted and published. */
+  jwtPreviousPublicKey: KeyObject | undefined;
+  jwtIssuer: string;
+  jwtAudience: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -135,6 +146,28 @@ export function loadConfig(environment: Environment = process.env): Config {
     // 0 turns shedding off; below ~50 ms ordinary garbage collection would trip it.
     loadShedEventLoopDelayMaxMs: reader.integerOrOff('LOAD_SHED_EVENT_LOOP_DELAY_MS', 500, 50, 60_000),
     secretsEncryptionKeys: reader.secretKeys('SECRETS_ENCRYPTION_KEYS'),
+    operatorApiKey: reader.optionalSecret('OMNISTOCK_OPERATOR_API_KEY', 24),
+    jwtPrivateKey: reader.optionalKey('JWT_PRIVATE_KEY', 'private'),
+    jwtPreviousPublicKey: reader.optionalKey('JWT_PREVIOUS_PUBLIC_KEY', 'public'),
+    jwtIssuer: reader.matching(
+      'JWT_ISSUER',
+      'omnistock',
+      /^[\x21-\x7e]{1,200}$/,
+      '1-200 printable characters',
+    ),
+    jwtAudience: reader.matching(
+      'JWT_AUDIENCE',
+      'omnistock-api',
+      /^[\x21-\x7e]{1,200}$/,
+      '1-200 printable characters',
+    ),
+    accessTokenTtlSeconds: reader.integer('ACCESS_TOKEN_TTL_SECONDS', 900, 60, 3_600),
+    refreshTokenTtlSeconds: reader.integer(
+      'REFRESH_TOKEN_TTL_SECONDS',
+      30 * 24 * 3600,
+      3_600,
+      90 * 24 * 3600,
+    ),
   };
   // A key generated on one instance's disk would leave the others unable to open what it sealed.
   if (
@@ -267,6 +300,36 @@ class EnvironmentReader {
       }
     }
     return origins;
+  }
+
+  /**
+   * An Ed25519 key as PEM (PKCS8 private or SPKI public; `\n` escapes allowed, since environment
+   * files rarely hold newlines) or as a JWK JSON object.
+   */
+  optionalKey(name: string, kind: 'private' | 'public'): KeyObject | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    let key: KeyObject | undefined;
+    try {
+      if (value.startsWith('{')) {
+        const jwk = JSON.parse(value) as JsonWebKey;
+        key =
+          kind === 'private'
+            ? createPrivateKey({ key: jwk, format: 'jwk' })
+            : createPublicKey({ key: jwk, format: 'jwk' });
+      } else {
+        const pem = value.replaceAll('\\n', '\n');
+        key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+      }
+    } catch {
+      key = undefined;
+    }
+    if (key === undefined || key.asymmetricKeyType !== 'ed25519') {
+      // Never echo the value: it is a secret.
+      this.problems.push(`${name}: expected an Ed25519 ${kind} key as PEM or JWK`);
+      return undefined;
+    }
+    return key;
   }
 
   optionalSecret(name: string, minimumLength: number): string | undefined {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import pino from 'pino';
@@ -31,7 +31,12 @@ const TENANT_DATA_TABLES = [
   'webhook_deliveries',
   'webhook_secrets',
   'webhook_endpoints',
+  'refresh_tokens',
+  'audit_log',
+  'users',
 ];
+/** One signing key per test process: nothing is written into DATA_DIR. */
+export const TEST_JWT_KEY = generateKeyPairSync('ed25519').privateKey;
 
 export interface TestResponse<Body = any> {
   status: number;
@@ -68,6 +73,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     ...loadConfig({}),
     secretsEncryptionKeys: TEST_SECRET_KEYS,
     adminApiKey: ADMIN_KEY,
+    jwtPrivateKey: TEST_JWT_KEY,
     demoData: false,
     logLevel: 'silent',
     databasePoolSizeMax: 20,

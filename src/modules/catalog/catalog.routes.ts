@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { allowRoles, CATALOG_ROLES, requireStoreAccess } from '../../platform/http/authorization.js';
 import { etagOf, optionalIfMatchVersion, requireIfMatchVersion } from '../../platform/http/etag.js';
 import { IdempotencyHeader, IfMatchHeader, withProblems } from '../../platform/http/openapi.js';
 import {
@@ -13,12 +14,18 @@ import { Product, ProductId, ProductWrite, Sku, Store, StoreCreate, StoreId } fr
 import { type ProductService, toProduct } from './product.service.js';
 import { type StoreService, toStore } from './store.service.js';
 
-/** HTTP for stores and products: schemas in, one service call, schemas out. */
+/**
+ * HTTP for stores and products: schemas in, one service call, schemas out. Reads are public (the
+ * storefront); writes belong to admins and managers (a manager limited to some stores creates
+ * only those).
+ */
 export function catalogRoutes(stores: StoreService, products: ProductService): FastifyPluginAsyncTypebox {
+  const catalogWriters = allowRoles(...CATALOG_ROLES);
   return async (api) => {
     api.post(
       '/stores',
       {
+        onRequest: catalogWriters,
         schema: {
           tags: ['stores'],
           summary: 'Create a store',
@@ -28,6 +35,7 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
         },
       },
       async (request, reply) => {
+        requireStoreAccess(request.context, request.body.id);
         const store = await stores.create(request.context, request.body);
         return reply.code(201).header('location', `/api/v1/stores/${store.id}`).send(store);
       },
@@ -70,6 +78,7 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
     api.post(
       '/products',
       {
+        onRequest: catalogWriters,
         schema: {
           tags: ['products'],
           summary: 'Create a product',
@@ -152,6 +161,7 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
     api.put(
       '/products/:productId',
       {
+        onRequest: catalogWriters,
         schema: {
           tags: ['products'],
           summary: 'Replace a product (If-Match required)',
@@ -176,6 +186,7 @@ export function catalogRoutes(stores: StoreService, products: ProductService): F
     api.delete(
       '/products/:productId',
       {
+        onRequest: catalogWriters,
         schema: {
           tags: ['products'],
           summary: 'Delete a product (refused while stock is reserved)',

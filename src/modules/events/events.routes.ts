@@ -2,9 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { headerValue, requireAdmin } from '../../platform/http/auth.js';
+import { requireNamedStoreWhenScoped, STAFF_ROLES } from '../../platform/http/authorization.js';
 import { withProblems } from '../../platform/http/openapi.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX } from '../../platform/http/pagination.js';
 import { AppError, HttpErrors } from '../../platform/http/problem.js';
+import type { RequestContext } from '../../platform/http/request-context.js';
 import { ProductId, StoreId } from '../catalog/index.js';
 import { parseTypeList } from './event-filter.js';
 import { type EventStreamHub, TooManyStreamsError } from './event-stream.hub.js';
@@ -34,6 +36,11 @@ const LoggedEvent = Type.Object(
 );
 
 /** Checked when the request arrives: before an idempotency key is claimed or a body is read. */
+function isStaff(context: RequestContext): boolean {
+  const role = context.principal?.role;
+  return role !== undefined && STAFF_ROLES.includes(role);
+}
+
 const adminOnly = async (request: FastifyRequest) => requireAdmin(request.context);
 
 /** HTTP for the event log: paging, the live stream, backlog figures, replay. */
@@ -44,6 +51,8 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
     api.get(
       '/events',
       {
+        // The full log carries customers' reservations and every store's figures.
+        onRequest: adminOnly,
         schema: {
           tags,
           summary: 'Page the event log after a cursor (catch-up and audit)',
@@ -93,7 +102,7 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
           tags,
           summary: 'Live Server-Sent Events, filterable, resumable with Last-Event-ID',
           description:
-            'Anonymous callers receive stock, product and store events; authenticated callers every type of their tenant.',
+            'Anonymous callers and customers receive stock, product and store events; staff every type of their tenant (staff limited to some stores must name one with store_id).',
           querystring: Type.Object(
             {
               store_id: Type.Optional(StoreId),
@@ -116,8 +125,9 @@ export function eventsRoutes(events: EventsService, hub: EventStreamHub): Fastif
           types: parseTypeList(request.query.type),
           storeId: request.query.store_id,
           productId: request.query.product_id,
-          publicOnly: request.context.principal === null,
+          publicOnly: !isStaff(request.context),
         };
+        if (!filter.publicOnly) requireNamedStoreWhenScoped(request.context, request.query.store_id);
         if (!hub.hasCapacity) {
           throw new AppError(
             HttpErrors.unavailable,

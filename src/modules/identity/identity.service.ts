@@ -10,11 +10,21 @@ import {
   revokeOtherKeysNamed,
   touchApiKey,
 } from './identity.repository.js';
+import type { TokenService } from './token.service.js';
+import { findUser } from './user.repository.js';
 
 const CONFIGURED_ADMIN_KEY_NAME = 'admin (OMNISTOCK_ADMIN_API_KEY)';
-/** How long a verified key is trusted without asking the database again: the bound on revocation delay. */
+/**
+ * How long a verified key, or a token's user, is trusted without asking the database again: the
+ * bound on how long a revoked key, a disabled user or a changed role lives on another instance.
+ * On the instance that made the change it is forgotten at once.
+ */
 export const API_KEY_CACHE_TTL_MS = 5_000;
 const API_KEY_CACHE_ENTRIES_MAX = 10_000;
+/** A JWT is three base64url parts; an API key never contains a dot. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+type Identity = { tenantId: string; principal: Principal };
 
 export interface BootstrapResult {
   tenantCreated: boolean;
@@ -22,14 +32,26 @@ export interface BootstrapResult {
   generatedAdminKey: string | undefined;
 }
 
-/** Tenants and machine credentials. Users, JWT and roles beyond admin arrive with the identity issue. */
+/**
+ * Resolves credentials to principals: API keys (machines) and access tokens (users), and
+ * bootstraps the default tenant. The other identity services call `forget…` after a change so
+ * that this instance stops trusting a revoked key or a changed user at once.
+ */
 export class IdentityService implements Authenticator {
-  readonly #verified = new LRUCache<string, { tenantId: string; principal: Principal }>({
+  readonly #verified = new LRUCache<string, Identity>({
+    max: API_KEY_CACHE_ENTRIES_MAX,
+    ttl: API_KEY_CACHE_TTL_MS,
+  });
+  /** Users behind verified tokens, by `tenant/user`: a disabled user is refused within the TTL. */
+  readonly #users = new LRUCache<string, Identity>({
     max: API_KEY_CACHE_ENTRIES_MAX,
     ttl: API_KEY_CACHE_TTL_MS,
   });
 
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    private readonly tokens: TokenService,
+  ) {}
 
   /**
    * Makes sure the tenant exists and has an admin key. A key given by the operator is registered
@@ -66,7 +88,8 @@ export class IdentityService implements Authenticator {
    * no database round trip per request; a revoked key is therefore refused within that time on every
    * instance. Unknown keys are never remembered: a key created a moment ago works at once.
    */
-  async authenticate(credential: string): Promise<{ tenantId: string; principal: Principal } | null> {
+  async authenticate(credential: string): Promise<Identity | null> {
+    if (JWT_SHAPE.test(credential)) return this.authenticateToken(credential);
     const hash = hashApiKey(credential);
     const cached = this.#verified.get(hash);
     if (cached !== undefined) return cached;
@@ -88,5 +111,40 @@ export class IdentityService implements Authenticator {
     // Last use at minute granularity: the cache refreshes it at most every TTL, the SQL at most every minute.
     await touchApiKey(this.database.forTenant(row.tenant_id), row.tenant_id, row.id);
     return identity;
+  }
+
+  /**
+   * Resolves an access token. The signature proves who the user was when it was issued; the role,
+   * stores and disabled flag come from the user row (cached for API_KEY_CACHE_TTL_MS), so a change
+   * applies within seconds rather than at the token's expiry.
+   */
+  private async authenticateToken(token: string): Promise<Identity | null> {
+    const verified = await this.tokens.verify(token);
+    if (verified === null) return null;
+    const cacheKey = `${verified.tenantId}/${verified.userId}`;
+    const cached = this.#users.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const row = await findUser(
+      this.database.forTenant(verified.tenantId),
+      verified.tenantId,
+      verified.userId,
+    );
+    if (row === undefined || row.disabled_at !== null) return null;
+    const identity: Identity = {
+      tenantId: verified.tenantId,
+      principal: { kind: 'user', id: row.id, name: row.email, role: row.role, storeIds: row.store_ids },
+    };
+    this.#users.set(cacheKey, identity);
+    return identity;
+  }
+
+  /** After a key is revoked: this instance refuses it from now on. */
+  forgetApiKey(hash: string): void {
+    this.#verified.delete(hash);
+  }
+
+  /** After a user changed or was disabled: this instance reads the row again on the next request. */
+  forgetUser(tenantId: string, userId: string): void {
+    this.#users.delete(`${tenantId}/${userId}`);
   }
 }

@@ -1,1 +1,11 @@
-export { type BootstrapResult, IdentityService } from './identity.service.js';
+export { ApiKeyService } from './api-key.service.js';
+export { AuditService } from './audit.service.js';
+export { authRoutes, jwksRoutes } from './auth.routes.js';
+export { AuthService } from './auth.service.js';
+export { API_KEY_CACHE_TTL_MS, type BootstrapResult, IdentityService } from './identity.service.js';
+export { loadSigningKey } from './signing-key.store.js';
+export { tenantRoutes } from './tenant.routes.js';
+export { TenantService } from './tenant.service.js';
+export { TokenService } from './token.service.js';
+export { userRoutes } from './user.routes.js';
+export { UserService } from './user.service.js';

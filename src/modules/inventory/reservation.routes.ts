@@ -1,5 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import {
+  canAccessStore,
+  requireNamedStoreWhenScoped,
+  requireRole,
+  requireStoreAccess,
+  STAFF_ROLES,
+  staffOnly,
+} from '../../platform/http/authorization.js';
 import { IdempotencyHeader, withProblems } from '../../platform/http/openapi.js';
 import {
   decodeCursor,
@@ -8,7 +16,9 @@ import {
   PageQuery,
   toPage,
 } from '../../platform/http/pagination.js';
+import type { RequestContext } from '../../platform/http/request-context.js';
 import { ProductId, StoreId } from '../catalog/index.js';
+import { reservationNotFound } from './inventory.errors.js';
 import {
   Reservation,
   ReservationBatchCreate,
@@ -21,10 +31,35 @@ import { type ReservationService, toReservation } from './reservation.service.js
 const ReservationParams = Type.Object({ reservationId: Type.String({ format: 'uuid' }) });
 const ReservationPage = PageOf(Reservation);
 
-/** HTTP for reservations: hold, confirm, cancel, and the views store staff need. */
+/**
+ * The customer on whose behalf a reservation is made: a customer always reserves for themself,
+ * whatever the body says; staff name the customer and must work in the store.
+ */
+function customerOf(context: RequestContext, requested: string, storeIds: readonly string[]): string {
+  const principal = requireRole(context, ...STAFF_ROLES, 'customer');
+  if (principal.role === 'customer') return principal.id;
+  for (const storeId of storeIds) requireStoreAccess(context, storeId);
+  return requested;
+}
+
+/**
+ * HTTP for reservations: hold, confirm, cancel, and the views store staff need. Customers see and
+ * act on their own reservations only; anyone else's is a 404, as if it did not exist. Staff limited
+ * to some stores likewise do not see reservations of other stores.
+ */
 export function reservationRoutes(reservations: ReservationService): FastifyPluginAsyncTypebox {
   return async (api) => {
     const tags = ['reservations'];
+    const staff = staffOnly(STAFF_ROLES);
+    const visible = async (context: RequestContext, reservationId: string): Promise<void> => {
+      const principal = requireRole(context, ...STAFF_ROLES, 'customer');
+      const reservation = await reservations.get(context.tenantId, reservationId);
+      const allowed =
+        principal.role === 'customer'
+          ? reservation.customer_id === principal.id
+          : canAccessStore(principal, reservation.store_id);
+      if (!allowed) throw reservationNotFound(reservationId);
+    };
 
     api.post(
       '/reservations',
@@ -38,7 +73,11 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         },
       },
       async (request, reply) => {
-        const reservation = await reservations.create(request.context, request.body);
+        const customerId = customerOf(request.context, request.body.customer_id, [request.body.store_id]);
+        const reservation = await reservations.create(request.context, {
+          ...request.body,
+          customer_id: customerId,
+        });
         return reply
           .code(201)
           .header('location', `/api/v1/reservations/${reservation.reservation_id}`)
@@ -59,13 +98,21 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
           }),
         },
       },
-      async (request, reply) =>
-        reply.code(201).send(await reservations.createBatch(request.context, request.body)),
+      async (request, reply) => {
+        const storeIds = request.body.items.map((item) => item.store_id);
+        const customerId = customerOf(request.context, request.body.customer_id, storeIds);
+        const batch = await reservations.createBatch(request.context, {
+          ...request.body,
+          customer_id: customerId,
+        });
+        return reply.code(201).send(batch);
+      },
     );
 
     api.get(
       '/reservations/stats',
       {
+        onRequest: staff,
         schema: {
           tags,
           summary: 'Counts and units by status',
@@ -73,12 +120,16 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
           response: withProblems({ 200: ReservationStats }),
         },
       },
-      async (request) => reservations.stats(request.context.tenantId, request.query.store_id),
+      async (request) => {
+        requireNamedStoreWhenScoped(request.context, request.query.store_id);
+        return reservations.stats(request.context.tenantId, request.query.store_id);
+      },
     );
 
     api.get(
       '/reservations/store/:storeId/pending',
       {
+        onRequest: staff,
         schema: {
           tags,
           summary: 'Pending reservations of a store',
@@ -109,6 +160,7 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
     api.get(
       '/reservations/product/:productId/store/:storeId',
       {
+        onRequest: staff,
         schema: {
           tags,
           summary: 'Reservations of one stock level',
@@ -151,7 +203,10 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
           response: withProblems({ 200: Reservation }),
         },
       },
-      async (request) => reservations.get(request.context.tenantId, request.params.reservationId),
+      async (request) => {
+        await visible(request.context, request.params.reservationId);
+        return reservations.get(request.context.tenantId, request.params.reservationId);
+      },
     );
 
     api.post(
@@ -165,7 +220,10 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
           response: withProblems({ 200: Reservation }),
         },
       },
-      async (request) => reservations.confirm(request.context, request.params.reservationId),
+      async (request) => {
+        await visible(request.context, request.params.reservationId);
+        return reservations.confirm(request.context, request.params.reservationId);
+      },
     );
 
     api.post(
@@ -179,7 +237,10 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
           response: withProblems({ 200: Reservation }),
         },
       },
-      async (request) => reservations.cancel(request.context, request.params.reservationId),
+      async (request) => {
+        await visible(request.context, request.params.reservationId);
+        return reservations.cancel(request.context, request.params.reservationId);
+      },
     );
   };
 }

@@ -1,5 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import {
+  requireNamedStoreWhenScoped,
+  requireStoreAccess,
+  STAFF_ROLES,
+  staffOnly,
+} from '../../platform/http/authorization.js';
 import { etagOf, requireIfMatchVersion } from '../../platform/http/etag.js';
 import { IdempotencyHeader, IfMatchHeader, withProblems } from '../../platform/http/openapi.js';
 import {
@@ -31,10 +37,14 @@ function toMovement(row: MovementRow): Movement {
   return { ...row, created_at: row.created_at.toISOString() };
 }
 
-/** HTTP for stock levels, their ledger and availability. */
+/**
+ * HTTP for stock levels, their ledger and availability. Reads of a level and of availability are
+ * public (the storefront); everything else is for staff (admin, manager, vendor) in their stores.
+ */
 export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
   return async (api) => {
     const tags = ['stock'];
+    api.addHook('onRequest', staffOnly(STAFF_ROLES));
 
     api.post(
       '/stock',
@@ -48,6 +58,7 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
+        requireStoreAccess(request.context, request.body.store_id);
         const level = await stock.initialise(request.context, request.body);
         return reply
           .code(201)
@@ -110,6 +121,7 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           request.query.cursor === undefined
             ? undefined
             : decodeCursor(request.query.cursor, ['string', 'string']);
+        requireNamedStoreWhenScoped(request.context, request.query.store_id);
         const rows = await stock.listLowStock(request.context.tenantId, {
           storeId: request.query.store_id,
           after,
@@ -130,7 +142,11 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
           response: withProblems({ 200: TransferResult }),
         },
       },
-      async (request) => stock.transfer(request.context, request.body),
+      async (request) => {
+        requireStoreAccess(request.context, request.body.from_store_id);
+        requireStoreAccess(request.context, request.body.to_store_id);
+        return stock.transfer(request.context, request.body);
+      },
     );
 
     api.get(

@@ -51,6 +51,7 @@ export interface ScopedDatabase extends Queryable {
  */
 export const SYSTEM_PURPOSES = [
   'api-key-authentication',
+  'refresh-token',
   'outbox-relay',
   'event-log-tail',
   'reservation-expiry',

@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BEARER_CHALLENGE, requireRole } from './authorization.js';
 import { AppError, HttpErrors } from './problem.js';
 import type { Authenticator, RequestContext } from './request-context.js';
 
 const TENANT_HEADER = 'x-tenant-id';
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,49}$/;
-const CREDENTIAL_LENGTH_MAX = 512;
+/** Room for a JWT carrying a long store list; API keys are far shorter. */
+const CREDENTIAL_LENGTH_MAX = 4096;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface AuthOptions {
@@ -15,12 +17,15 @@ export interface AuthOptions {
 
 /**
  * Builds `request.context` for every route. Credentials come as `X-API-Key: <key>` or
- * `Authorization: Bearer <key>`. Routes are authenticated unless they declare `access: 'public'`:
- * a route someone forgot to classify fails closed.
+ * `Authorization: Bearer <key or JWT>`; the authenticator tells API keys (`osk_…` or an operator's
+ * own) from JWTs (three dot-separated parts). Routes are authenticated unless they declare
+ * `access: 'public'`: a route someone forgot to classify fails closed. `access: 'operator'` routes
+ * belong to no tenant and check the operator key themselves.
  */
 export function registerAuthentication(server: FastifyInstance, options: AuthOptions): void {
   server.decorateRequest('context', undefined as unknown as RequestContext);
   server.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.access === 'operator') return;
     const credential = credentialOf(request);
     const requestedTenant = headerValue(request, TENANT_HEADER);
     if (requestedTenant !== undefined && !TENANT_ID.test(requestedTenant)) {
@@ -35,7 +40,9 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
 
     if (credential !== undefined) {
       const identity = await options.authenticator.authenticate(credential);
-      if (identity === null) throw new AppError(HttpErrors.unauthenticated, 'The API key is not valid');
+      if (identity === null) {
+        throw new AppError(HttpErrors.unauthenticated, 'The credentials are not valid', {}, BEARER_CHALLENGE);
+      }
       if (requestedTenant !== undefined && requestedTenant !== identity.tenantId) {
         throw new AppError(HttpErrors.forbidden, 'The credentials belong to another tenant');
       }
@@ -44,15 +51,16 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
         principal: identity.principal,
         requestId,
         correlationId,
+        clientIp: request.ip,
       };
       return;
     }
     if (request.routeOptions.config.access !== 'public') {
       throw new AppError(
         HttpErrors.unauthenticated,
-        'Send an API key as X-API-Key or Authorization: Bearer',
+        'Send an API key as X-API-Key, or an API key or access token as Authorization: Bearer',
         {},
-        { 'www-authenticate': 'Bearer' },
+        BEARER_CHALLENGE,
       );
     }
     request.context = {
@@ -60,21 +68,30 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
       principal: null,
       requestId,
       correlationId,
+      clientIp: request.ip,
     };
   });
 }
 
-function credentialOf(request: FastifyRequest): string | undefined {
+/** The credential a request presents, if any; malformed ones are refused with a 401. */
+export function credentialOf(request: FastifyRequest): string | undefined {
   const apiKey = headerValue(request, 'x-api-key');
   const authorization = headerValue(request, 'authorization');
   let credential = apiKey;
   if (credential === undefined && authorization !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match) throw new AppError(HttpErrors.unauthenticated, 'Authorization must be "Bearer <key>"');
+    if (!match) {
+      throw new AppError(
+        HttpErrors.unauthenticated,
+        'Authorization must be "Bearer <credential>"',
+        {},
+        BEARER_CHALLENGE,
+      );
+    }
     credential = match[1];
   }
   if (credential !== undefined && (credential.length === 0 || credential.length > CREDENTIAL_LENGTH_MAX)) {
-    throw new AppError(HttpErrors.unauthenticated, 'The API key is not valid');
+    throw new AppError(HttpErrors.unauthenticated, 'The credentials are not valid', {}, BEARER_CHALLENGE);
   }
   return credential;
 }
@@ -87,7 +104,5 @@ export function headerValue(request: FastifyRequest, name: string): string | und
 
 /** Refuses callers that are not administrators of their tenant (operational and integration routes). */
 export function requireAdmin(context: RequestContext): void {
-  if (context.principal?.role !== 'admin') {
-    throw new AppError(HttpErrors.forbidden, 'This route needs an admin API key');
-  }
+  requireRole(context, 'admin');
 }

@@ -54,11 +54,18 @@ export const SECURITY_SCHEMES = {
     scheme: 'bearer',
     bearerFormat: 'JWT',
     description:
-      'A JWT access token (validated per RFC8725: fixed algorithms, issuer, audience and expiry checked), or an API key sent as a bearer token',
+      'A JWT access token from POST /api/v1/auth/login (validated per RFC8725: fixed algorithms, issuer, audience and expiry checked), or an API key sent as a bearer token',
+  },
+  operatorKey: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: 'The platform operator key (OMNISTOCK_OPERATOR_API_KEY); tenant provisioning routes only',
   },
 } as const;
 
 const AUTHENTICATED: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
+const OPERATOR: Array<Record<string, string[]>> = [{ operatorKey: [] }];
 
 /** Response headers as the document generator takes them: a JSON schema each, with its description. */
 const RATE_LIMIT_HEADERS = {
@@ -95,14 +102,16 @@ type ResponseMap = Record<string, unknown>;
 
 /**
  * The one place where a route's access becomes its OpenAPI contract: `access: 'public'` routes
- * declare `security: []`, every other route the API key and bearer schemes plus its 401 and 403;
+ * declare `security: []`, `access: 'operator'` routes the operator key, every other route the API
+ * key and bearer schemes; each non-public route its 401 and 403;
  * rate-limited routes declare 429 with `Retry-After` and the `RateLimit-*` headers on success.
  * Runs as an `onRoute` hook, before the document generator reads the route.
  */
 export function documentAccess(route: RouteOptions, options: { rateLimited: boolean }): void {
   const schema = route.schema as (Record<string, unknown> & { response?: ResponseMap }) | undefined;
   if (schema === undefined || schema['hide'] === true) return;
-  schema['security'] = route.config?.access === 'public' ? [] : AUTHENTICATED;
+  const access = route.config?.access;
+  schema['security'] = access === 'public' ? [] : access === 'operator' ? OPERATOR : AUTHENTICATED;
   const response: ResponseMap = { ...(schema.response ?? {}) };
   response['401'] ??= problemWith('Missing or invalid credentials', {
     ...RATE_LIMIT_HEADERS,

@@ -4,9 +4,14 @@
  */
 export type Role = 'admin' | 'manager' | 'vendor' | 'customer';
 
+export type PrincipalKind = 'user' | 'api_key';
+
 export interface Principal {
-  kind: 'api_key';
+  /** A person signed in with a JWT, or a machine with an API key. */
+  kind: PrincipalKind;
+  /** The user id (the JWT `sub`) or the API key id. */
   id: string;
+  /** The user's email or the key's name: for logs and audit, never for decisions. */
   name: string;
   role: Role;
   /** Stores this principal may act in; null means every store of the tenant. */
@@ -20,9 +25,11 @@ export interface RequestContext {
   requestId: string;
   /** Joins every log line, ledger row and event a request causes; `X-Correlation-Id` or the request id. */
   correlationId: string;
+  /** The client's address as Fastify sees it (honouring trustProxy), for the audit log. */
+  clientIp?: string;
 }
 
-/** A short, stable description of who acted, for ledgers and audit: `api_key:<id>`. */
+/** A short, stable description of who acted, for ledgers and audit: `api_key:<id>` or `user:<id>`. */
 export function actorOf(context: RequestContext): string {
   return context.principal ? `${context.principal.kind}:${context.principal.id}` : 'anonymous';
 }
@@ -32,8 +39,11 @@ export interface Authenticator {
   authenticate(credential: string): Promise<{ tenantId: string; principal: Principal } | null>;
 }
 
-/** Route-level access: `public` routes accept anonymous callers; everything else needs credentials. */
-export type RouteAccess = 'public' | 'authenticated';
+/**
+ * Route-level access: `public` routes accept anonymous callers; `operator` routes check the
+ * platform operator's key themselves (it belongs to no tenant); everything else needs credentials.
+ */
+export type RouteAccess = 'public' | 'authenticated' | 'operator';
 
 declare module 'fastify' {
   interface FastifyRequest {
