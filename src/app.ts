@@ -8,6 +8,7 @@ import { EventStreamHub, EventsService, eventsRoutes } from './modules/events/in
 import { IdentityService } from './modules/identity/index.js';
 import {
   availabilityCacheKeysOf,
+  type InventoryRecorder,
   ReservationExpiryScheduler,
   ReservationService,
   reservationRoutes,
@@ -39,6 +40,10 @@ import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
+import { ObservedBroker } from './platform/observability/observed-broker.js';
+import { noteTenant, observeRequests } from './platform/observability/request-observer.js';
+import { tracedDatabase } from './platform/observability/traced-database.js';
+import { tracingEnabled } from './platform/observability/tracing.js';
 
 export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -53,7 +58,9 @@ const RELAY_BREAKER_THRESHOLD = 5;
 const RELAY_FLUSH_TIMEOUT_MS = 5_000;
 const EVENT_LOG_TAIL_SWEEP_INTERVAL_MS = 5_000;
 const EVENT_LOG_TAIL_BATCH_SIZE_MAX = 500;
-const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
 
 export interface AppOptions {
   config: Config;
@@ -96,10 +103,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
 async function assemble(
   config: Config,
   logger: Logger,
-  database: Database,
+  ownDatabase: Database,
   givenBroker: Broker | undefined,
   releaseDatabase?: () => Promise<void>,
 ): Promise<App> {
+  // Observability: SQL spans when tracing (no wrapper at all otherwise).
+  const database = tracingEnabled() ? tracedDatabase(ownDatabase) : ownDatabase;
   const migrations = await loadMigrations();
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
@@ -152,13 +161,15 @@ async function assemble(
   }
 
   // BROKER_URL picks the broker; none means the in-process one of the embedded default.
-  const broker =
+  const rawBroker =
     givenBroker ??
     createBroker(config.brokerUrl, {
       connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS,
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       logger: logger.child({ component: 'broker' }),
     });
+  // Observability: events carry their trace and log context across the broker.
+  const broker = new ObservedBroker(rawBroker);
   try {
     await broker.connect();
   } catch (error) {
@@ -180,8 +191,20 @@ async function assemble(
       },
     },
     cache: { name: cacheStore.name, counts: availabilityCache },
-    breakerState: () => ({ dependency: `broker_${broker.name}`, state: relay.breakerState }),
+    breakers: () => [
+      { dependency: `broker_${broker.name}`, state: relay.breakerState },
+      ...(cacheStore instanceof RedisCacheStore
+        ? [{ dependency: 'cache_redis', state: cacheStore.breakerState }]
+        : []),
+    ],
+    openWebhookCircuits: () => webhooks.openCircuitCount(),
   });
+  const inventoryRecorder: InventoryRecorder = {
+    stockOperation: (operation, store, outcome) => metrics.stockOperations.inc({ operation, store, outcome }),
+    reservations: (outcome, count) => metrics.reservations.inc({ outcome }, count),
+  };
+  stock.recordWith(inventoryRecorder);
+  reservations.recordWith(inventoryRecorder);
   const relay = new OutboxRelay(
     database,
     broker,
@@ -220,7 +243,13 @@ async function assemble(
   }));
   const webhooks = new WebhookService(database, { allowPrivateTargets: config.webhookAllowPrivateTargets });
   const webhookDispatcher = new WebhookDispatcher(
-    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }) },
+    {
+      database,
+      broker,
+      service: webhooks,
+      logger: logger.child({ component: 'webhooks' }),
+      recordDelivery: (result) => metrics.webhookDeliveries.inc({ result }),
+    },
     { timeoutMs: config.webhookTimeoutMs, allowPrivateTargets: config.webhookAllowPrivateTargets },
   );
 
@@ -231,16 +260,10 @@ async function assemble(
     requestTimeoutMs: config.requestTimeoutMs,
     version: VERSION,
   });
-  server.addHook('onResponse', async (request, reply) => {
-    metrics.httpRequestDuration.observe(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status_code: String(reply.statusCode),
-      },
-      reply.elapsedTime / 1000,
-    );
-  });
+  // Observability: the request's log context, server span, access log line and duration metric.
+  observeRequests(server, (method, route, statusCode, durationSeconds) =>
+    metrics.httpRequestDuration.observe({ method, route, status_code: String(statusCode) }, durationSeconds),
+  );
   server.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.exposition()),
   );
@@ -248,6 +271,27 @@ async function assemble(
     liveness: [{ name: 'database', check: () => database.ping() }],
     readiness: [
       { name: 'database', check: () => database.ping() },
+      // Informational: a broker outage does not stop the API (events wait in the outbox).
+      {
+        name: 'broker',
+        critical: false,
+        check: async () => {
+          if (relay.breakerState !== 'closed')
+            throw new Error(`circuit ${relay.breakerState}: events wait in the outbox`);
+        },
+      },
+      ...(cacheStore instanceof RedisCacheStore
+        ? [
+            {
+              name: 'cache',
+              critical: false,
+              check: async () => {
+                if (cacheStore.breakerState !== 'closed')
+                  throw new Error('redis unreachable: reads go to the database');
+              },
+            },
+          ]
+        : []),
       {
         name: 'migrations',
         check: async () => {
@@ -260,6 +304,12 @@ async function assemble(
   await server.register(
     async (api) => {
       registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
+      // Observability: once authenticated, the tenant joins the request's log lines and span.
+      api.addHook('onRequest', async (request) => {
+        if (request.context !== undefined) {
+          noteTenant(request, request.context.tenantId, request.context.correlationId);
+        }
+      });
       registerIdempotency(api, {
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,
@@ -301,8 +351,8 @@ async function assemble(
 
   return {
     server,
-    database,
-    broker,
+    database: ownDatabase,
+    broker: rawBroker,
     relay,
     webhooks: webhookDispatcher,
     generatedAdminKey: bootstrap.generatedAdminKey,
@@ -319,7 +369,7 @@ async function assemble(
       stopLogInvalidation();
       await tail.stop();
       await cacheStore.close();
-      if (givenBroker === undefined) await broker.close();
+      if (givenBroker === undefined) await rawBroker.close();
       if (releaseDatabase !== undefined) {
         await database.close();
         await releaseDatabase();

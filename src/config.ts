@@ -31,6 +31,31 @@ export interface Config {
   webhookAllowPrivateTargets: boolean;
   webhookTimeoutMs: number;
   eventRetentionDays: number;
+  /** OpenTelemetry tracing; undefined (off) unless an OTLP endpoint is configured. */
+  tracing: TracingConfig | undefined;
+}
+
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+/** The standard OTEL_* variables we honour; the OTLP exporter also reads OTEL_EXPORTER_OTLP_HEADERS itself. */
+export interface TracingConfig {
+  /** Where spans are POSTed: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  tracesUrl: string;
+  protocol: (typeof OTLP_PROTOCOLS)[number];
+  serviceName: string;
+  sampler: (typeof TRACE_SAMPLERS)[number];
+  /** The ratio of the *traceidratio samplers, 0 to 1. */
+  samplerRatio: number;
+  /** OTEL_BSP_SCHEDULE_DELAY: how long finished spans wait to be batched. */
+  batchDelayMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -93,9 +118,30 @@ export function loadConfig(environment: Environment = process.env): Config {
     webhookAllowPrivateTargets: reader.boolean('WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
     webhookTimeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
     eventRetentionDays: reader.integer('EVENT_RETENTION_DAYS', 30, 1, 3_650),
+    tracing: readTracing(reader),
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
+}
+
+function readTracing(reader: EnvironmentReader): TracingConfig | undefined {
+  const tracesEndpoint = reader.optionalUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:']);
+  const endpoint = reader.optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  const protocol = reader.oneOf(
+    'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+    OTLP_PROTOCOLS,
+    reader.oneOf('OTEL_EXPORTER_OTLP_PROTOCOL', OTLP_PROTOCOLS, 'http/protobuf'),
+  );
+  const sampler = reader.oneOf('OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on');
+  const samplerRatio = reader.ratio('OTEL_TRACES_SAMPLER_ARG', 1);
+  const batchDelayMs = reader.integer('OTEL_BSP_SCHEDULE_DELAY', 5_000, 0, 600_000);
+  const serviceName = reader.string('OTEL_SERVICE_NAME', 'omnistock');
+  // OTEL_SDK_DISABLED=true turns tracing off whatever else is set, as the specification says.
+  if (reader.boolean('OTEL_SDK_DISABLED', false)) return undefined;
+  const tracesUrl =
+    tracesEndpoint ?? (endpoint === undefined ? undefined : `${endpoint.replace(/\/+$/, '')}/v1/traces`);
+  if (tracesUrl === undefined) return undefined;
+  return { tracesUrl, protocol, serviceName, sampler, samplerRatio, batchDelayMs };
 }
 
 class EnvironmentReader {
@@ -118,6 +164,17 @@ class EnvironmentReader {
     const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
     if (!Number.isSafeInteger(parsed) || parsed < minimum || parsed > maximum) {
       this.problems.push(`${name}=${value}: expected a whole number from ${minimum} to ${maximum}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  ratio(name: string, fallback: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!(parsed >= 0 && parsed <= 1)) {
+      this.problems.push(`${name}=${value}: expected a number from 0 to 1`);
       return fallback;
     }
     return parsed;

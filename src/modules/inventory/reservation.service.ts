@@ -11,6 +11,7 @@ import {
   stockLevelNotFound,
 } from './inventory.errors.js';
 import { InventoryEventTypes, type ReservationChangedData } from './inventory.events.js';
+import { type InventoryRecorder, NOT_RECORDED } from './inventory.recorder.js';
 import type {
   Reservation,
   ReservationBatchCreate,
@@ -93,6 +94,13 @@ export class ReservationService {
     private readonly policy: ReservationPolicy,
   ) {}
 
+  #recorder: InventoryRecorder = NOT_RECORDED;
+
+  /** Metrics: told how many reservations were created, rejected, confirmed, cancelled or expired. */
+  recordWith(recorder: InventoryRecorder): void {
+    this.#recorder = recorder;
+  }
+
   onExpiryScheduled(listener: ExpiryListener): void {
     this.#expiryListener = listener;
   }
@@ -100,34 +108,37 @@ export class ReservationService {
   async create(context: RequestContext, input: ReservationCreate): Promise<Reservation> {
     const ttlSeconds = this.#ttl(input.ttl_seconds);
     const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
-    const row = await this.database.transaction(async (tx) => {
-      const after = await reserveQuantity(tx, level, input.quantity);
-      if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
-      const [reservation] = await insertReservations(
-        tx,
-        context.tenantId,
-        input.customer_id,
-        ttlSeconds,
-        null,
-        [{ id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity }],
-      );
-      const created = reservation as ReservationRow;
-      await recordLevelChanges(
-        tx,
-        originOf(context),
-        [
-          {
-            after,
-            quantityChange: 0,
-            reservedChange: input.quantity,
-            reason: SystemReasons.reserved,
-            referenceId: created.id,
-          },
-        ],
-        [reservationEvent(originOf(context), InventoryEventTypes.reservationCreated, created, null)],
-      );
-      return created;
-    });
+    const row = await this.#rejectionsRecorded(
+      this.database.transaction(async (tx) => {
+        const after = await reserveQuantity(tx, level, input.quantity);
+        if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
+        const [reservation] = await insertReservations(
+          tx,
+          context.tenantId,
+          input.customer_id,
+          ttlSeconds,
+          null,
+          [{ id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity }],
+        );
+        const created = reservation as ReservationRow;
+        await recordLevelChanges(
+          tx,
+          originOf(context),
+          [
+            {
+              after,
+              quantityChange: 0,
+              reservedChange: input.quantity,
+              reason: SystemReasons.reserved,
+              referenceId: created.id,
+            },
+          ],
+          [reservationEvent(originOf(context), InventoryEventTypes.reservationCreated, created, null)],
+        );
+        return created;
+      }),
+    );
+    this.#recorder.reservations('created', 1);
     this.#expiryListener(row.expires_at);
     return toReservation(row);
   }
@@ -140,64 +151,68 @@ export class ReservationService {
       .map((item, index) => ({ index, item, key: { productId: item.product_id, storeId: item.store_id } }))
       .sort((left, right) => compareLevelKeys(left.key, right.key) || left.index - right.index);
     const batchId = newId();
-    const rows = await this.database.transaction(async (tx) => {
-      const unmet: UnmetLine[] = [];
-      const levelChanges: LevelChange[] = [];
-      const reservationIds = new Map<number, string>();
-      for (const line of lines) {
-        const level = { tenantId: context.tenantId, ...line.key };
-        const after = await reserveQuantity(tx, level, line.item.quantity);
-        if (after === undefined) {
-          const current = await findLevel(tx, level);
-          const available = current === undefined ? 0 : sellableQuantityOf(current);
-          unmet.push({
-            index: line.index,
-            product_id: line.item.product_id,
-            store_id: line.item.store_id,
-            requested: line.item.quantity,
-            available,
+    const rows = await this.#rejectionsRecorded(
+      this.database.transaction(async (tx) => {
+        const unmet: UnmetLine[] = [];
+        const levelChanges: LevelChange[] = [];
+        const reservationIds = new Map<number, string>();
+        for (const line of lines) {
+          const level = { tenantId: context.tenantId, ...line.key };
+          const after = await reserveQuantity(tx, level, line.item.quantity);
+          if (after === undefined) {
+            const current = await findLevel(tx, level);
+            const available = current === undefined ? 0 : sellableQuantityOf(current);
+            unmet.push({
+              index: line.index,
+              product_id: line.item.product_id,
+              store_id: line.item.store_id,
+              requested: line.item.quantity,
+              available,
+            });
+            continue;
+          }
+          const reservationId = newId();
+          reservationIds.set(line.index, reservationId);
+          levelChanges.push({
+            after,
+            quantityChange: 0,
+            reservedChange: line.item.quantity,
+            reason: SystemReasons.reserved,
+            referenceId: reservationId,
           });
-          continue;
         }
-        const reservationId = newId();
-        reservationIds.set(line.index, reservationId);
-        levelChanges.push({
-          after,
-          quantityChange: 0,
-          reservedChange: line.item.quantity,
-          reason: SystemReasons.reserved,
-          referenceId: reservationId,
-        });
-      }
-      if (unmet.length > 0) {
-        unmet.sort((left, right) => left.index - right.index);
-        throw new AppError(
-          InventoryErrors.insufficientStock,
-          `${unmet.length} of ${input.items.length} lines cannot be met; nothing was reserved`,
-          { lines: unmet },
+        if (unmet.length > 0) {
+          unmet.sort((left, right) => left.index - right.index);
+          throw new AppError(
+            InventoryErrors.insufficientStock,
+            `${unmet.length} of ${input.items.length} lines cannot be met; nothing was reserved`,
+            { lines: unmet },
+          );
+        }
+        const created = await insertReservations(
+          tx,
+          context.tenantId,
+          input.customer_id,
+          ttlSeconds,
+          batchId,
+          input.items.map((item, index) => ({
+            id: reservationIds.get(index) as string,
+            productId: item.product_id,
+            storeId: item.store_id,
+            quantity: item.quantity,
+          })),
         );
-      }
-      const created = await insertReservations(
-        tx,
-        context.tenantId,
-        input.customer_id,
-        ttlSeconds,
-        batchId,
-        input.items.map((item, index) => ({
-          id: reservationIds.get(index) as string,
-          productId: item.product_id,
-          storeId: item.store_id,
-          quantity: item.quantity,
-        })),
-      );
-      await recordLevelChanges(
-        tx,
-        origin,
-        levelChanges,
-        created.map((row) => reservationEvent(origin, InventoryEventTypes.reservationCreated, row, null)),
-      );
-      return created;
-    });
+        await recordLevelChanges(
+          tx,
+          origin,
+          levelChanges,
+          created.map((row) => reservationEvent(origin, InventoryEventTypes.reservationCreated, row, null)),
+        );
+        return created;
+      }),
+      input.items.length,
+    );
+    this.#recorder.reservations('created', rows.length);
     const first = rows[0];
     if (first !== undefined) this.#expiryListener(first.expires_at);
     return { batch_id: batchId, reservations: rows.map((row) => toReservation(row)) };
@@ -242,6 +257,7 @@ export class ReservationService {
     });
     if (outcome.status === 'CANCELLED') throw notPending(InventoryErrors.reservationCancelled, outcome);
     if (outcome.status === 'EXPIRED') throw notPending(InventoryErrors.reservationExpired, outcome);
+    this.#recorder.reservations('confirmed', 1);
     return toReservation(outcome);
   }
 
@@ -276,6 +292,7 @@ export class ReservationService {
       return cancelled;
     });
     if (outcome.status === 'CONFIRMED') throw notPending(InventoryErrors.reservationConfirmed, outcome);
+    if (outcome.status === 'CANCELLED') this.#recorder.reservations('cancelled', 1);
     return toReservation(outcome);
   }
 
@@ -307,7 +324,7 @@ export class ReservationService {
 
   /** Expires up to `limit` due reservations of every tenant and releases their stock; returns how many. */
   async expireDue(limit: number): Promise<number> {
-    return this.database.transaction(async (tx) => {
+    const expiredCount = await this.database.transaction(async (tx) => {
       const expired = await expireDueReservations(tx, limit);
       // Tenants in a fixed order too: two sweepers then lock levels in one global order.
       const byTenant = [...groupBy(expired, (row) => row.tenant_id)].sort(([left], [right]) =>
@@ -322,6 +339,18 @@ export class ReservationService {
       }
       return expired.length;
     });
+    if (expiredCount > 0) this.#recorder.reservations('expired', expiredCount);
+    return expiredCount;
+  }
+
+  /** Counts a refused reservation request (all its lines) as rejected; the error passes through. */
+  async #rejectionsRecorded<T>(work: Promise<T>, lines = 1): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      this.#recorder.reservations('rejected', lines);
+      throw error;
+    }
   }
 
   /** Marks PENDING rows the caller has locked EXPIRED and releases their stock. */

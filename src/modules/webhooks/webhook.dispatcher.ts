@@ -2,6 +2,7 @@ import type { Database } from '../../platform/db/database.js';
 import type { Broker, BrokerMessage, Subscription } from '../../platform/events/broker.js';
 import {
   DELIVERY_TUNING_DEFAULT,
+  type DeliveryRecorder,
   type DeliveryTuning,
   DeliveryWorker,
   type WorkerLogger,
@@ -31,6 +32,8 @@ export interface WebhookDispatcherDependencies {
   broker: Broker;
   service: WebhookService;
   logger: WorkerLogger;
+  /** Metrics: told how each delivery attempt ended. */
+  recordDelivery?: DeliveryRecorder;
 }
 
 /**
@@ -63,6 +66,7 @@ export class WebhookDispatcher {
       options.timeoutMs,
       { ...DELIVERY_TUNING_DEFAULT, ...options.tuning },
       dependencies.logger,
+      dependencies.recordDelivery,
     );
   }
 

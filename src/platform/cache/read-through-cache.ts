@@ -1,3 +1,5 @@
+import type { Span } from '@opentelemetry/api';
+import { inSpan } from '../observability/tracing.js';
 import type { CacheStore } from './cache-store.js';
 
 /**
@@ -16,7 +18,14 @@ export class ReadThroughCache {
   ) {}
 
   async get<Value>(key: string, load: () => Promise<Value>): Promise<Value> {
+    return inSpan('cache get', { attributes: { 'omnistock.cache.store': this.store.name } }, (span) =>
+      this.#get(key, load, span),
+    );
+  }
+
+  async #get<Value>(key: string, load: () => Promise<Value>, span: Span | undefined): Promise<Value> {
     const cached = await this.store.get<Value>(key);
+    span?.setAttribute('omnistock.cache.hit', cached !== undefined);
     if (cached !== undefined) {
       this.hits += 1;
       return cached;
