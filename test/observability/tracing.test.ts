@@ -76,7 +76,11 @@ describeOnEachDatabase(
       const byId = new Map(spans.map((span) => [span.spanId, span]));
       const ancestorsOf = (span: ReceivedSpan): ReceivedSpan[] => {
         const chain: ReceivedSpan[] = [];
-        for (let parent = byId.get(span.parentSpanId ?? ''); parent; parent = byId.get(parent.parentSpanId ?? '')) {
+        for (
+          let parent = byId.get(span.parentSpanId ?? '');
+          parent;
+          parent = byId.get(parent.parentSpanId ?? '')
+        ) {
           chain.push(parent);
         }
         return chain;
@@ -91,14 +95,18 @@ describeOnEachDatabase(
 
       const insert = spans.find((span) => span.name === 'INSERT outbox_events');
       expect(insert?.kind).toBe(SPAN_KIND.client);
-      expect(insert?.attributes['db.system.name']).toBe(harness().kind === 'pglite' ? 'pglite' : 'postgresql');
+      expect(insert?.attributes['db.system.name']).toBe(
+        harness().kind === 'pglite' ? 'pglite' : 'postgresql',
+      );
       expect(ancestorsOf(insert as ReceivedSpan)).toContain(server);
 
       const publish = spans.find((span) => span.kind === SPAN_KIND.producer);
       expect(publish?.name).toBe('publish stock.created');
       expect(ancestorsOf(publish as ReceivedSpan)).toContain(server);
 
-      const consume = spans.find((span) => span.kind === SPAN_KIND.consumer && span.name.startsWith('webhooks'));
+      const consume = spans.find(
+        (span) => span.kind === SPAN_KIND.consumer && span.name.startsWith('webhooks'),
+      );
       expect(consume?.parentSpanId).toBe(publish?.spanId);
 
       const delivery = byId.get(deliveredSpanId as string);
