@@ -2,7 +2,7 @@ import { AppError } from '../http/problem.js';
 
 /**
  * A bounded label for how an operation ended: `ok`, the stable code of a domain error
- * (`insufficient_stock`, `version_conflict`…, a fixed catalogue), or `error` for anything else.
+ * (`INSUFFICIENT_STOCK`, `VERSION_CONFLICT`…, a fixed catalogue), or `error` for anything else.
  */
 export function outcomeOf(error: unknown): string {
   return error instanceof AppError ? error.code : 'error';
