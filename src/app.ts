@@ -41,6 +41,8 @@ import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
 import { ObservedBroker } from './platform/observability/observed-broker.js';
+import { Profiler } from './platform/observability/profiler.js';
+import { profilingRoutes } from './platform/observability/profiling.routes.js';
 import { noteTenant, observeRequests } from './platform/observability/request-observer.js';
 import { tracedDatabase } from './platform/observability/traced-database.js';
 import { tracingEnabled } from './platform/observability/tracing.js';
@@ -253,6 +255,7 @@ async function assemble(
     { timeoutMs: config.webhookTimeoutMs, allowPrivateTargets: config.webhookAllowPrivateTargets },
   );
 
+  const profiler = new Profiler();
   let shuttingDown = false;
   const server = await createHttpServer({
     logger,
@@ -320,6 +323,8 @@ async function assemble(
       await api.register(reservationRoutes(reservations));
       await api.register(eventsRoutes(events, streams));
       await api.register(webhookRoutes(webhooks));
+      // Observability: on-demand CPU profiles and heap snapshots for the operator.
+      await api.register(profilingRoutes(profiler, config.defaultTenantId));
     },
     { prefix: API_PREFIX },
   );
