@@ -77,6 +77,17 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect(JSON.stringify(lines[0])).not.toContain(store);
     });
 
+    it('keeps probes and scrapes out of the info log', async () => {
+      for (const path of ['/health', '/ready', '/metrics']) {
+        expect((await harness.request('GET', path, { key: null })).status).toBe(200);
+      }
+      await harness.request('GET', '/api/v1/stores');
+      const routes = capture.lines
+        .filter((line) => line['msg'] === 'request completed')
+        .map((line) => line['route']);
+      expect(routes).toEqual(['/api/v1/stores']);
+    });
+
     it('replaces an unsafe X-Request-Id with a generated one, and echoes that', async () => {
       const response = await harness.request('GET', '/api/v1/stores', {
         headers: { 'x-request-id': 'has spaces and "quotes"' },

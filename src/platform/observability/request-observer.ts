@@ -20,6 +20,11 @@ export type RequestRecorder = (
 
 /** The route label of requests no route matched: raw paths never become labels. */
 export const UNMATCHED_ROUTE = 'unmatched';
+/**
+ * Probes and scrapes arrive every few seconds from machines: no span, and their line at `debug`,
+ * so they do not drown the traces and logs of real traffic. They are still measured.
+ */
+const PROBE_ROUTES: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,17 +43,18 @@ export function observeRequests(server: FastifyInstance, record: RequestRecorder
     const header = request.headers['traceparent'];
     const incoming = validTraceparent(typeof header === 'string' ? header : undefined);
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
-    const span = tracingEnabled()
-      ? startSpan(`${request.method} ${route}`, {
-          kind: SpanKind.SERVER,
-          parent: contextFromTraceparent(incoming),
-          attributes: {
-            'http.request.method': request.method,
-            'http.route': route,
-            'url.path': request.url.split('?')[0] ?? '/',
-          },
-        })
-      : undefined;
+    const span =
+      tracingEnabled() && !PROBE_ROUTES.has(route)
+        ? startSpan(`${request.method} ${route}`, {
+            kind: SpanKind.SERVER,
+            parent: contextFromTraceparent(incoming),
+            attributes: {
+              'http.request.method': request.method,
+              'http.route': route,
+              'url.path': request.url.split('?')[0] ?? '/',
+            },
+          })
+        : undefined;
     const logContext: LogContext = {
       requestId: String(request.id),
       ...(span !== undefined
@@ -100,7 +106,9 @@ function finish(request: FastifyRequest, reply: FastifyReply, record: RequestRec
   const write = () =>
     statusCode >= 500
       ? request.log.error(line, 'request failed')
-      : request.log.info(line, 'request completed');
+      : PROBE_ROUTES.has(route)
+        ? request.log.debug(line, 'request completed')
+        : request.log.info(line, 'request completed');
   const logContext = request.observation?.logContext;
   if (logContext === undefined) write();
   else runWithLogContext(logContext, write);
