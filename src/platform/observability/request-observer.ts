@@ -39,6 +39,8 @@ declare module 'fastify' {
  * Must be registered first, before any other onRequest hook, so everything after runs inside.
  */
 export function observeRequests(server: FastifyInstance, record: RequestRecorder): void {
+  // Declared up front so every request object keeps one shape.
+  server.decorateRequest('observation', undefined);
   server.addHook('onRequest', (request, _reply, done) => {
     const header = request.headers['traceparent'];
     const incoming = validTraceparent(typeof header === 'string' ? header : undefined);
