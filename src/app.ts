@@ -22,6 +22,7 @@ import {
 } from './modules/identity/index.js';
 import {
   availabilityCacheKeysOf,
+  type InventoryRecorder,
   ReservationExpiryScheduler,
   ReservationService,
   reservationRoutes,
@@ -68,6 +69,12 @@ import type { RequestContext } from './platform/http/request-context.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
+import { ObservedBroker } from './platform/observability/observed-broker.js';
+import { Profiler } from './platform/observability/profiler.js';
+import { profilingRoutes } from './platform/observability/profiling.routes.js';
+import { noteTenant, observeRequests } from './platform/observability/request-observer.js';
+import { tracedDatabase } from './platform/observability/traced-database.js';
+import { tracingEnabled } from './platform/observability/tracing.js';
 import { RedisTokenBucketStore } from './platform/security/redis-token-bucket-store.js';
 import { SecretBox, type SecretKey } from './platform/security/secret-box.js';
 import { loadOrCreateSecretKeyFile } from './platform/security/secret-key-file.js';
@@ -87,7 +94,9 @@ const EVENT_LOG_TAIL_SWEEP_INTERVAL_MS = 5_000;
 const EVENT_LOG_TAIL_BATCH_SIZE_MAX = 500;
 /** Answer while draining: probes and scrapes must see the instance as it is. */
 const OPERATIONAL_ROUTES = new Set(['/health', '/ready', '/metrics']);
-const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
 
 export interface AppOptions {
   config: Config;
@@ -134,9 +143,11 @@ async function assemble(
   givenBroker: Broker | undefined,
   releaseDatabase?: () => Promise<void>,
 ): Promise<App> {
+  // Observability: SQL spans when tracing (no wrapper at all otherwise).
+  const observedDatabase = tracingEnabled() ? tracedDatabase(givenDatabase) : givenDatabase;
   const resilientDatabase =
     givenDatabase.kind === 'postgres'
-      ? new ResilientDatabase(givenDatabase, {
+      ? new ResilientDatabase(observedDatabase, {
           ...DATABASE_POLICY,
           callsInFlightMax: config.databasePoolSizeMax * DATABASE_POLICY.callsInFlightPerConnection,
           onBreakerStateChange: (state) =>
@@ -144,7 +155,7 @@ async function assemble(
         })
       : undefined;
   // PGlite runs in the process: nothing to be unreachable, one connection that queues by itself.
-  const database: Database = resilientDatabase ?? givenDatabase;
+  const database: Database = resilientDatabase ?? observedDatabase;
   const migrations = await loadMigrations();
   const applied = await migrate(database, migrations);
   if (applied.length > 0) logger.info({ versions: applied }, 'migrations applied');
@@ -225,13 +236,15 @@ async function assemble(
   }
 
   // BROKER_URL picks the broker; none means the in-process one of the embedded default.
-  const broker =
+  const rawBroker =
     givenBroker ??
     createBroker(config.brokerUrl, {
       connectTimeoutMs: BROKER_POLICY.connectTimeoutMs,
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       logger: logger.child({ component: 'broker' }),
     });
+  // Observability: events carry their trace and log context across the broker.
+  const broker = new ObservedBroker(rawBroker);
   try {
     await broker.connect();
   } catch (error) {
@@ -253,13 +266,23 @@ async function assemble(
       },
     },
     cache: { name: cacheStore.name, counts: availabilityCache },
-    breakerStates: () => [
+    breakers: () => [
       { dependency: `broker_${broker.name}`, state: relay.breakerState },
+      ...(cacheStore instanceof RedisCacheStore
+        ? [{ dependency: 'cache_redis', state: cacheStore.breakerState }]
+        : []),
       ...(resilientDatabase === undefined
         ? []
         : [{ dependency: 'database', state: resilientDatabase.breakerState }]),
     ],
+    openWebhookCircuits: () => webhooks.openCircuitCount(),
   });
+  const inventoryRecorder: InventoryRecorder = {
+    stockOperation: (operation, store, outcome) => metrics.stockOperations.inc({ operation, store, outcome }),
+    reservations: (outcome, count) => metrics.reservations.inc({ outcome }, count),
+  };
+  stock.recordWith(inventoryRecorder);
+  reservations.recordWith(inventoryRecorder);
   const relay = new OutboxRelay(
     database,
     broker,
@@ -301,10 +324,18 @@ async function assemble(
     secretBox,
   });
   const webhookDispatcher = new WebhookDispatcher(
-    { database, broker, service: webhooks, logger: logger.child({ component: 'webhooks' }), secretBox },
+    {
+      database,
+      broker,
+      service: webhooks,
+      logger: logger.child({ component: 'webhooks' }),
+      secretBox,
+      recordDelivery: (result) => metrics.webhookDeliveries.inc({ result }),
+    },
     { timeoutMs: config.webhookTimeoutMs, allowPrivateTargets: config.webhookAllowPrivateTargets },
   );
 
+  const profiler = new Profiler();
   let shuttingDown = false;
   const server = await createHttpServer({
     logger,
@@ -356,6 +387,10 @@ async function assemble(
       reply.elapsedTime / 1000,
     );
   });
+  // Observability: the request's log context, server span, access log line and duration metric.
+  observeRequests(server, (method, route, statusCode, durationSeconds) =>
+    metrics.httpRequestDuration.observe({ method, route, status_code: String(statusCode) }, durationSeconds),
+  );
   server.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.exposition()),
   );
@@ -363,6 +398,27 @@ async function assemble(
     liveness: [{ name: 'database', check: () => database.ping() }],
     readiness: [
       { name: 'database', check: () => database.ping() },
+      // Informational: a broker outage does not stop the API (events wait in the outbox).
+      {
+        name: 'broker',
+        critical: false,
+        check: async () => {
+          if (relay.breakerState !== 'closed')
+            throw new Error(`circuit ${relay.breakerState}: events wait in the outbox`);
+        },
+      },
+      ...(cacheStore instanceof RedisCacheStore
+        ? [
+            {
+              name: 'cache',
+              critical: false,
+              check: async () => {
+                if (cacheStore.breakerState !== 'closed')
+                  throw new Error('redis unreachable: reads go to the database');
+              },
+            },
+          ]
+        : []),
       {
         name: 'migrations',
         check: async () => {
@@ -378,6 +434,12 @@ async function assemble(
       await registerLoadShedding(api, { eventLoopDelayMaxMs: config.loadShedEventLoopDelayMaxMs });
       registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
       registerPrincipalRateLimit(api, rateLimit);
+      // Observability: once authenticated, the tenant joins the request's log lines and span.
+      api.addHook('onRequest', async (request) => {
+        if (request.context !== undefined) {
+          noteTenant(request, request.context.tenantId, request.context.correlationId);
+        }
+      });
       registerIdempotency(api, {
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,
@@ -392,6 +454,8 @@ async function assemble(
       await api.register(authRoutes(auth));
       await api.register(userRoutes({ users, apiKeys, audit }));
       await api.register(tenantRoutes(tenants, config.operatorApiKey));
+      // Observability: on-demand CPU profiles and heap snapshots for the operator.
+      await api.register(profilingRoutes(profiler, config.defaultTenantId));
     },
     { prefix: API_PREFIX },
   );
@@ -425,7 +489,7 @@ async function assemble(
   return {
     server,
     database,
-    broker,
+    broker: rawBroker,
     relay,
     webhooks: webhookDispatcher,
     generatedAdminKey: bootstrap.generatedAdminKey,
@@ -443,7 +507,7 @@ async function assemble(
       await tail.stop();
       await cacheStore.close();
       await rateLimitStore.close();
-      if (givenBroker === undefined) await broker.close();
+      if (givenBroker === undefined) await rawBroker.close();
       if (releaseDatabase !== undefined) {
         await database.close();
         await releaseDatabase();

@@ -132,3 +132,64 @@ describe('configuration from the environment', () => {
     }
   });
 });
+
+describe('tracing configuration (the standard OTEL_* variables)', () => {
+  it('is off without an OTLP endpoint', () => {
+    expect(loadConfig({}).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_SERVICE_NAME: 'x', OTEL_TRACES_SAMPLER: 'always_on' }).tracing).toBeUndefined();
+  });
+
+  it('sends to <endpoint>/v1/traces, or exactly to the traces endpoint, which wins', () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toEqual({
+      tracesUrl: 'http://collector:4318/v1/traces',
+      protocol: 'http/protobuf',
+      serviceName: 'omnistock',
+      sampler: 'parentbased_always_on',
+      samplerRatio: 1,
+      batchDelayMs: 5_000,
+    });
+    const tracing = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example.com/otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'omnistock-eu',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    }).tracing;
+    expect(tracing).toEqual({
+      tracesUrl: 'https://traces.example.com/otlp',
+      protocol: 'http/json',
+      serviceName: 'omnistock-eu',
+      sampler: 'parentbased_traceidratio',
+      samplerRatio: 0.25,
+      batchDelayMs: 200,
+    });
+  });
+
+  it('is off with OTEL_SDK_DISABLED=true, whatever else is set', () => {
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }).tracing,
+    ).toBeUndefined();
+  });
+
+  it('refuses unsupported protocols, unknown samplers and ratios outside 0 to 1', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_TRACES_SAMPLER: 'sometimes',
+        OTEL_TRACES_SAMPLER_ARG: '1.5',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT: expected a URL/);
+    expect(problems).toMatch(/OTEL_EXPORTER_OTLP_PROTOCOL=grpc: expected one of http\/protobuf, http\/json/);
+    expect(problems).toMatch(/OTEL_TRACES_SAMPLER=sometimes/);
+    expect(problems).toMatch(/OTEL_TRACES_SAMPLER_ARG=1.5: expected a number from 0 to 1/);
+  });
+});

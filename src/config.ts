@@ -57,6 +57,31 @@ export interface Config {
   jwtAudience: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** OpenTelemetry tracing; undefined (off) unless an OTLP endpoint is configured. */
+  tracing: TracingConfig | undefined;
+}
+
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+/** The standard OTEL_* variables we honour; the OTLP exporter also reads OTEL_EXPORTER_OTLP_HEADERS itself. */
+export interface TracingConfig {
+  /** Where spans are POSTed: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  tracesUrl: string;
+  protocol: (typeof OTLP_PROTOCOLS)[number];
+  serviceName: string;
+  sampler: (typeof TRACE_SAMPLERS)[number];
+  /** The ratio of the *traceidratio samplers, 0 to 1. */
+  samplerRatio: number;
+  /** OTEL_BSP_SCHEDULE_DELAY: how long finished spans wait to be batched. */
+  batchDelayMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -168,6 +193,7 @@ export function loadConfig(environment: Environment = process.env): Config {
       3_600,
       90 * 24 * 3600,
     ),
+    tracing: readTracing(reader),
   };
   // A key generated on one instance's disk would leave the others unable to open what it sealed.
   if (
@@ -182,6 +208,26 @@ export function loadConfig(environment: Environment = process.env): Config {
   }
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
+}
+
+function readTracing(reader: EnvironmentReader): TracingConfig | undefined {
+  const tracesEndpoint = reader.optionalUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:']);
+  const endpoint = reader.optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  const protocol = reader.oneOf(
+    'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+    OTLP_PROTOCOLS,
+    reader.oneOf('OTEL_EXPORTER_OTLP_PROTOCOL', OTLP_PROTOCOLS, 'http/protobuf'),
+  );
+  const sampler = reader.oneOf('OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on');
+  const samplerRatio = reader.ratio('OTEL_TRACES_SAMPLER_ARG', 1);
+  const batchDelayMs = reader.integer('OTEL_BSP_SCHEDULE_DELAY', 5_000, 0, 600_000);
+  const serviceName = reader.string('OTEL_SERVICE_NAME', 'omnistock');
+  // OTEL_SDK_DISABLED=true turns tracing off whatever else is set, as the specification says.
+  if (reader.boolean('OTEL_SDK_DISABLED', false)) return undefined;
+  const tracesUrl =
+    tracesEndpoint ?? (endpoint === undefined ? undefined : `${endpoint.replace(/\/+$/, '')}/v1/traces`);
+  if (tracesUrl === undefined) return undefined;
+  return { tracesUrl, protocol, serviceName, sampler, samplerRatio, batchDelayMs };
 }
 
 class EnvironmentReader {
@@ -213,6 +259,17 @@ class EnvironmentReader {
   integerOrOff(name: string, fallback: number, minimum: number, maximum: number): number {
     if (this.raw(name) === '0') return 0;
     return this.integer(name, fallback, minimum, maximum);
+  }
+
+  ratio(name: string, fallback: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!(parsed >= 0 && parsed <= 1)) {
+      this.problems.push(`${name}=${value}: expected a number from 0 to 1`);
+      return fallback;
+    }
+    return parsed;
   }
 
   boolean(name: string, fallback: boolean): boolean {

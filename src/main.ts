@@ -1,7 +1,8 @@
-import { buildApp } from './app.js';
+import { buildApp, VERSION } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DataDirLockedError } from './platform/db/data-dir-lock.js';
 import { createLogger } from './platform/logger.js';
+import { startTracing, type Tracing } from './platform/observability/tracing-sdk.js';
 
 /** Graceful shutdown must finish within this, or the process exits anyway. */
 const SHUTDOWN_TIMEOUT_MS = 15_000;
@@ -18,6 +19,19 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // Before the app exists, so that its first request is already traced.
+  let tracing: Tracing | undefined;
+  if (config.tracing !== undefined) {
+    tracing = startTracing(config.tracing, VERSION);
+    logger.info(
+      {
+        traces_url: config.tracing.tracesUrl,
+        protocol: config.tracing.protocol,
+        sampler: config.tracing.sampler,
+      },
+      'tracing on: exporting spans over OTLP',
+    );
+  }
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 
   let app: Awaited<ReturnType<typeof buildApp>>;
@@ -44,6 +58,9 @@ async function main(): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
     await app.close();
+    await tracing
+      ?.shutdown()
+      .catch((error: unknown) => logger.warn({ err: error }, 'exporting the last spans failed'));
     logger.info('stopped');
     process.exit(0);
   };

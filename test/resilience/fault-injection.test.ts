@@ -269,8 +269,7 @@ describe.skipIf(!servicesAvailable)('fault injection: Redis, NATS and PostgreSQL
       expect(outcome.elapsedMs).toBeLessThan(HUNG_REQUEST_MS);
     }
     const unexpected = outcomes.filter(
-      (outcome) =>
-        outcome.status >= 400 && outcome.status < 500 && outcome.code !== 'RESERVATION_NOT_PENDING',
+      (outcome) => outcome.status >= 400 && outcome.status < 500 && !SETTLED_ALREADY.has(outcome.code ?? ''),
     );
     expect(unexpected).toEqual([]);
 

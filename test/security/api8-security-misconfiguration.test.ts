@@ -94,7 +94,11 @@ describeOnEachDatabase(
       const { request } = harness();
       const document = await request('GET', '/openapi.json', { key: null });
       expect(document.status).toBe(200);
-      expect(Object.keys(document.body.components.securitySchemes).sort()).toEqual(['apiKey', 'bearer', 'operatorKey']);
+      expect(Object.keys(document.body.components.securitySchemes).sort()).toEqual([
+        'apiKey',
+        'bearer',
+        'operatorKey',
+      ]);
       expect(document.body.components.securitySchemes.bearer).toMatchObject({
         scheme: 'bearer',
         bearerFormat: 'JWT',

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, inject } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
@@ -188,10 +188,11 @@ export async function startTestApp(
   db: Database,
   configOverrides: Partial<Config> = {},
   broker?: Broker,
+  logger?: Logger,
 ): Promise<TestApp> {
   const app = await buildApp({
     config: testConfig(configOverrides),
-    logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
+    logger: logger ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     database: db,
     ...(broker === undefined ? {} : { broker }),
   });

@@ -1,3 +1,4 @@
+export type { InventoryRecorder, ReservationOutcome, StockOperation } from './inventory.recorder.js';
 export { reservationRoutes } from './reservation.routes.js';
 export { type ReservationPolicy, ReservationService } from './reservation.service.js';
 export { ReservationExpiryScheduler } from './reservation-expiry.scheduler.js';

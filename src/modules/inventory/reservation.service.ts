@@ -13,6 +13,7 @@ import {
   stockLevelNotFound,
 } from './inventory.errors.js';
 import { InventoryEventTypes, type ReservationChangedData } from './inventory.events.js';
+import { type InventoryRecorder, NOT_RECORDED } from './inventory.recorder.js';
 import type {
   Reservation,
   ReservationBatchCreate,
@@ -101,41 +102,51 @@ export class ReservationService {
     this.#expiryListener = listener;
   }
 
+  #recorder: InventoryRecorder = NOT_RECORDED;
+
+  /** Metrics: told how many reservations were created, rejected, confirmed, cancelled or expired. */
+  recordWith(recorder: InventoryRecorder): void {
+    this.#recorder = recorder;
+  }
+
   async create(context: RequestContext, input: ReservationCreate): Promise<Reservation> {
     const ttlSeconds = this.#ttl(input.ttl_seconds);
     const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
-    const row = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      await this.#checkCustomerHolds(tx, context.tenantId, input.customer_id, [
-        { productId: input.product_id, quantity: input.quantity },
-      ]);
-      const after = await reserveQuantity(tx, level, input.quantity);
-      if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
-      const [reservation] = await insertReservations(
-        tx,
-        context.tenantId,
-        input.customer_id,
-        ttlSeconds,
-        null,
-        [{ id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity }],
-      );
-      const created = reservation as ReservationRow;
-      await recordLevelChanges(
-        tx,
-        originOf(context),
-        [
-          {
-            after,
-            quantityChange: 0,
-            reservedChange: input.quantity,
-            reason: SystemReasons.reserved,
-            referenceId: created.id,
-          },
-        ],
-        [reservationEvent(originOf(context), InventoryEventTypes.reservationCreated, created, null)],
-      );
-      return created;
-    });
+    const row = await this.#rejectionsRecorded(
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
+        await this.#checkCustomerHolds(tx, context.tenantId, input.customer_id, [
+          { productId: input.product_id, quantity: input.quantity },
+        ]);
+        const after = await reserveQuantity(tx, level, input.quantity);
+        if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
+        const [reservation] = await insertReservations(
+          tx,
+          context.tenantId,
+          input.customer_id,
+          ttlSeconds,
+          null,
+          [{ id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity }],
+        );
+        const created = reservation as ReservationRow;
+        await recordLevelChanges(
+          tx,
+          originOf(context),
+          [
+            {
+              after,
+              quantityChange: 0,
+              reservedChange: input.quantity,
+              reason: SystemReasons.reserved,
+              referenceId: created.id,
+            },
+          ],
+          [reservationEvent(originOf(context), InventoryEventTypes.reservationCreated, created, null)],
+        );
+        return created;
+      }),
+    );
     this.#expiryListener(row.expires_at);
+    this.#recorder.reservations('created', 1);
     return toReservation(row);
   }
 
@@ -147,72 +158,76 @@ export class ReservationService {
       .map((item, index) => ({ index, item, key: { productId: item.product_id, storeId: item.store_id } }))
       .sort((left, right) => compareLevelKeys(left.key, right.key) || left.index - right.index);
     const batchId = newId();
-    const rows = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      await this.#checkCustomerHolds(
-        tx,
-        context.tenantId,
-        input.customer_id,
-        input.items.map((item) => ({ productId: item.product_id, quantity: item.quantity })),
-      );
-      const unmet: UnmetLine[] = [];
-      const levelChanges: LevelChange[] = [];
-      const reservationIds = new Map<number, string>();
-      for (const line of lines) {
-        const level = { tenantId: context.tenantId, ...line.key };
-        const after = await reserveQuantity(tx, level, line.item.quantity);
-        if (after === undefined) {
-          const current = await findLevel(tx, level);
-          const available = current === undefined ? 0 : sellableQuantityOf(current);
-          unmet.push({
-            index: line.index,
-            product_id: line.item.product_id,
-            store_id: line.item.store_id,
-            requested: line.item.quantity,
-            available,
-          });
-          continue;
-        }
-        const reservationId = newId();
-        reservationIds.set(line.index, reservationId);
-        levelChanges.push({
-          after,
-          quantityChange: 0,
-          reservedChange: line.item.quantity,
-          reason: SystemReasons.reserved,
-          referenceId: reservationId,
-        });
-      }
-      if (unmet.length > 0) {
-        unmet.sort((left, right) => left.index - right.index);
-        throw new AppError(
-          InventoryErrors.insufficientStock,
-          `${unmet.length} of ${input.items.length} lines cannot be met; nothing was reserved`,
-          { lines: unmet },
+    const rows = await this.#rejectionsRecorded(
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
+        await this.#checkCustomerHolds(
+          tx,
+          context.tenantId,
+          input.customer_id,
+          input.items.map((item) => ({ productId: item.product_id, quantity: item.quantity })),
         );
-      }
-      const created = await insertReservations(
-        tx,
-        context.tenantId,
-        input.customer_id,
-        ttlSeconds,
-        batchId,
-        input.items.map((item, index) => ({
-          id: reservationIds.get(index) as string,
-          productId: item.product_id,
-          storeId: item.store_id,
-          quantity: item.quantity,
-        })),
-      );
-      await recordLevelChanges(
-        tx,
-        origin,
-        levelChanges,
-        created.map((row) => reservationEvent(origin, InventoryEventTypes.reservationCreated, row, null)),
-      );
-      return created;
-    });
+        const unmet: UnmetLine[] = [];
+        const levelChanges: LevelChange[] = [];
+        const reservationIds = new Map<number, string>();
+        for (const line of lines) {
+          const level = { tenantId: context.tenantId, ...line.key };
+          const after = await reserveQuantity(tx, level, line.item.quantity);
+          if (after === undefined) {
+            const current = await findLevel(tx, level);
+            const available = current === undefined ? 0 : sellableQuantityOf(current);
+            unmet.push({
+              index: line.index,
+              product_id: line.item.product_id,
+              store_id: line.item.store_id,
+              requested: line.item.quantity,
+              available,
+            });
+            continue;
+          }
+          const reservationId = newId();
+          reservationIds.set(line.index, reservationId);
+          levelChanges.push({
+            after,
+            quantityChange: 0,
+            reservedChange: line.item.quantity,
+            reason: SystemReasons.reserved,
+            referenceId: reservationId,
+          });
+        }
+        if (unmet.length > 0) {
+          unmet.sort((left, right) => left.index - right.index);
+          throw new AppError(
+            InventoryErrors.insufficientStock,
+            `${unmet.length} of ${input.items.length} lines cannot be met; nothing was reserved`,
+            { lines: unmet },
+          );
+        }
+        const created = await insertReservations(
+          tx,
+          context.tenantId,
+          input.customer_id,
+          ttlSeconds,
+          batchId,
+          input.items.map((item, index) => ({
+            id: reservationIds.get(index) as string,
+            productId: item.product_id,
+            storeId: item.store_id,
+            quantity: item.quantity,
+          })),
+        );
+        await recordLevelChanges(
+          tx,
+          origin,
+          levelChanges,
+          created.map((row) => reservationEvent(origin, InventoryEventTypes.reservationCreated, row, null)),
+        );
+        return created;
+      }),
+      input.items.length,
+    );
     const first = rows[0];
     if (first !== undefined) this.#expiryListener(first.expires_at);
+    this.#recorder.reservations('created', rows.length);
     return { batch_id: batchId, reservations: rows.map((row) => toReservation(row)) };
   }
 
@@ -255,6 +270,7 @@ export class ReservationService {
     });
     if (outcome.status === 'CANCELLED') throw notPending(InventoryErrors.reservationCancelled, outcome);
     if (outcome.status === 'EXPIRED') throw notPending(InventoryErrors.reservationExpired, outcome);
+    this.#recorder.reservations('confirmed', 1);
     return toReservation(outcome);
   }
 
@@ -289,6 +305,7 @@ export class ReservationService {
       return cancelled;
     });
     if (outcome.status === 'CONFIRMED') throw notPending(InventoryErrors.reservationConfirmed, outcome);
+    if (outcome.status === 'CANCELLED') this.#recorder.reservations('cancelled', 1);
     return toReservation(outcome);
   }
 
@@ -320,7 +337,7 @@ export class ReservationService {
 
   /** Expires up to `limit` due reservations of every tenant and releases their stock; returns how many. */
   async expireDue(limit: number): Promise<number> {
-    return this.database.system('reservation-expiry').transaction(async (tx) => {
+    const expiredCount = await this.database.system('reservation-expiry').transaction(async (tx) => {
       const expired = await expireDueReservations(tx, limit);
       // Tenants in a fixed order too: two sweepers then lock levels in one global order.
       const byTenant = [...groupBy(expired, (row) => row.tenant_id)].sort(([left], [right]) =>
@@ -335,9 +352,20 @@ export class ReservationService {
       }
       return expired.length;
     });
+    if (expiredCount > 0) this.#recorder.reservations('expired', expiredCount);
+    return expiredCount;
   }
 
   /** Marks PENDING rows the caller has locked EXPIRED and releases their stock. */
+  async #rejectionsRecorded<T>(work: Promise<T>, lines = 1): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      this.#recorder.reservations('rejected', lines);
+      throw error;
+    }
+  }
+
   async #expire(tx: Transaction, origin: ChangeOrigin, rows: readonly ReservationRow[]): Promise<void> {
     for (const row of rows) await updateReservationStatus(tx, row.tenant_id, row.id, 'EXPIRED');
     await this.#releaseExpired(tx, origin, rows);

@@ -5,9 +5,11 @@ import { versionConflict } from '../../platform/http/etag.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
+import { recordOutcome } from '../../platform/observability/outcome.js';
 import type { ProductDeletionGuard, ProductService, StoreService } from '../catalog/index.js';
 import { InventoryErrors, insufficientStock, stockLevelNotFound } from './inventory.errors.js';
 import { InventoryEventTypes, type StockTransferredData } from './inventory.events.js';
+import { type InventoryRecorder, NOT_RECORDED, type StockOperation } from './inventory.recorder.js';
 import type {
   ProductAvailability,
   StockAdjust,
@@ -72,33 +74,48 @@ export class StockService implements ProductDeletionGuard {
     private readonly availabilityCache: ReadThroughCache,
   ) {}
 
+  #recorder: InventoryRecorder = NOT_RECORDED;
+
+  /** Metrics: told of every stock write and how it ended. */
+  recordWith(recorder: InventoryRecorder): void {
+    this.#recorder = recorder;
+  }
+
+  #recorded<T>(operation: StockOperation, storeId: string, work: Promise<T>): Promise<T> {
+    return recordOutcome(work, (outcome) => this.#recorder.stockOperation(operation, storeId, outcome));
+  }
+
   async initialise(context: RequestContext, input: StockInitialise): Promise<StockLevel> {
-    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      await this.products.require(tx, context.tenantId, input.product_id, 'share');
-      await this.stores.require(tx, context.tenantId, input.store_id);
-      const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
-      const row = await insertLevel(tx, level, input.quantity, input.low_stock_threshold ?? 0);
-      if (row === undefined) {
-        throw new AppError(
-          InventoryErrors.stockLevelExists,
-          `Stock of ${input.product_id} in ${input.store_id} already exists`,
+    return this.#recorded(
+      'initialise',
+      input.store_id,
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
+        await this.products.require(tx, context.tenantId, input.product_id, 'share');
+        await this.stores.require(tx, context.tenantId, input.store_id);
+        const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
+        const row = await insertLevel(tx, level, input.quantity, input.low_stock_threshold ?? 0);
+        if (row === undefined) {
+          throw new AppError(
+            InventoryErrors.stockLevelExists,
+            `Stock of ${input.product_id} in ${input.store_id} already exists`,
+            {
+              product_id: input.product_id,
+              store_id: input.store_id,
+            },
+          );
+        }
+        await recordLevelChanges(tx, originOf(context), [
           {
-            product_id: input.product_id,
-            store_id: input.store_id,
+            after: row,
+            quantityChange: input.quantity,
+            reservedChange: 0,
+            reason: SystemReasons.initial,
+            eventType: InventoryEventTypes.stockCreated,
           },
-        );
-      }
-      await recordLevelChanges(tx, originOf(context), [
-        {
-          after: row,
-          quantityChange: input.quantity,
-          reservedChange: 0,
-          reason: SystemReasons.initial,
-          eventType: InventoryEventTypes.stockCreated,
-        },
-      ]);
-      return toStockLevel(row);
-    });
+        ]);
+        return toStockLevel(row);
+      }),
+    );
   }
 
   async get(level: LevelRef): Promise<StockLevel> {
@@ -197,29 +214,33 @@ export class StockService implements ProductDeletionGuard {
     expectedVersion: number | undefined,
     input: StockSet,
   ): Promise<StockLevel> {
-    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const current = await this.#require(tx, level, { forUpdate: true });
-      if (expectedVersion !== undefined && current.version !== expectedVersion)
-        throw versionConflict(current.version);
-      if (input.quantity < current.reserved) {
-        throw new AppError(
-          InventoryErrors.quantityBelowReserved,
-          `${current.reserved} units are reserved; on-hand cannot be set to ${input.quantity}`,
-          { reserved: current.reserved, requested_quantity: input.quantity },
-        );
-      }
-      const row = await setQuantity(tx, level, input.quantity, input.low_stock_threshold);
-      await recordLevelChanges(tx, originOf(context), [
-        {
-          after: row,
-          quantityChange: row.quantity - current.quantity,
-          reservedChange: 0,
-          reason: input.reason ?? 'COUNT',
-          userId: input.user_id ?? null,
-        },
-      ]);
-      return toStockLevel(row);
-    });
+    return this.#recorded(
+      'set',
+      level.storeId,
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
+        const current = await this.#require(tx, level, { forUpdate: true });
+        if (expectedVersion !== undefined && current.version !== expectedVersion)
+          throw versionConflict(current.version);
+        if (input.quantity < current.reserved) {
+          throw new AppError(
+            InventoryErrors.quantityBelowReserved,
+            `${current.reserved} units are reserved; on-hand cannot be set to ${input.quantity}`,
+            { reserved: current.reserved, requested_quantity: input.quantity },
+          );
+        }
+        const row = await setQuantity(tx, level, input.quantity, input.low_stock_threshold);
+        await recordLevelChanges(tx, originOf(context), [
+          {
+            after: row,
+            quantityChange: row.quantity - current.quantity,
+            reservedChange: 0,
+            reason: input.reason ?? 'COUNT',
+            userId: input.user_id ?? null,
+          },
+        ]);
+        return toStockLevel(row);
+      }),
+    );
   }
 
   /** A relative change with a reason; never takes on-hand below what is reserved. */
@@ -231,21 +252,25 @@ export class StockService implements ProductDeletionGuard {
         quantity_change: input.quantity_change,
       });
     }
-    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const row = await changeQuantity(tx, level, input.quantity_change);
-      if (row === undefined) throw await this.#whyChangeFailed(tx, level, input.quantity_change);
-      await recordLevelChanges(tx, originOf(context), [
-        {
-          after: row,
-          quantityChange: input.quantity_change,
-          reservedChange: 0,
-          reason: input.reason,
-          userId: input.user_id ?? null,
-          note: input.note ?? null,
-        },
-      ]);
-      return toStockLevel(row);
-    });
+    return this.#recorded(
+      'adjust',
+      level.storeId,
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
+        const row = await changeQuantity(tx, level, input.quantity_change);
+        if (row === undefined) throw await this.#whyChangeFailed(tx, level, input.quantity_change);
+        await recordLevelChanges(tx, originOf(context), [
+          {
+            after: row,
+            quantityChange: input.quantity_change,
+            reservedChange: 0,
+            reason: input.reason,
+            userId: input.user_id ?? null,
+            note: input.note ?? null,
+          },
+        ]);
+        return toStockLevel(row);
+      }),
+    );
   }
 
   /**
@@ -256,68 +281,72 @@ export class StockService implements ProductDeletionGuard {
     if (input.from_store_id === input.to_store_id) {
       throw new AppError(InventoryErrors.sameStoreTransfer, 'from_store_id and to_store_id must differ');
     }
-    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const { tenantId } = context;
-      await this.products.require(tx, tenantId, input.product_id, 'share');
-      const source = { tenantId, productId: input.product_id, storeId: input.from_store_id };
-      const destination = { tenantId, productId: input.product_id, storeId: input.to_store_id };
-      await this.#require(tx, source);
-      await this.stores.require(tx, tenantId, input.to_store_id);
-      const changes: LevelChange[] = [];
-      const created = await insertLevel(tx, destination, 0, 0);
-      if (created !== undefined) {
-        changes.push({
-          after: created,
-          quantityChange: 0,
-          reservedChange: 0,
-          reason: SystemReasons.transferIn,
-          eventType: InventoryEventTypes.stockCreated,
-        });
-      }
-      const transferId = newId();
-      const reason = input.reason ?? 'TRANSFER';
-      const steps = [
-        { level: source, change: -input.quantity, reason: SystemReasons.transferOut },
-        { level: destination, change: input.quantity, reason: SystemReasons.transferIn },
-      ].sort((left, right) => (left.level.storeId < right.level.storeId ? -1 : 1));
-      const after = new Map<string, StockLevelRow>();
-      for (const step of steps) {
-        const row = await changeQuantity(tx, step.level, step.change);
-        if (row === undefined) throw await this.#whyChangeFailed(tx, step.level, step.change);
-        after.set(step.level.storeId, row);
-        changes.push({
-          after: row,
-          quantityChange: step.change,
-          reservedChange: 0,
-          reason: step.reason,
-          referenceId: transferId,
-          userId: input.user_id ?? null,
-          note: reason,
-        });
-      }
-      const from = after.get(input.from_store_id) as StockLevelRow;
-      const to = after.get(input.to_store_id) as StockLevelRow;
-      const data: StockTransferredData = {
-        transfer_id: transferId,
-        product_id: input.product_id,
-        from_store_id: input.from_store_id,
-        to_store_id: input.to_store_id,
-        quantity: input.quantity,
-        reason,
-        from_quantity_after: from.quantity,
-        to_quantity_after: to.quantity,
-      };
-      await recordLevelChanges(tx, originOf(context), changes, [
-        stockEvent(originOf(context), InventoryEventTypes.stockTransferred, from, data),
-      ]);
-      return {
-        transfer_id: transferId,
-        product_id: input.product_id,
-        quantity: input.quantity,
-        from: toStockLevel(from),
-        to: toStockLevel(to),
-      };
-    });
+    return this.#recorded(
+      'transfer',
+      input.from_store_id,
+      this.database.forTenant(context.tenantId).transaction(async (tx) => {
+        const { tenantId } = context;
+        await this.products.require(tx, tenantId, input.product_id, 'share');
+        const source = { tenantId, productId: input.product_id, storeId: input.from_store_id };
+        const destination = { tenantId, productId: input.product_id, storeId: input.to_store_id };
+        await this.#require(tx, source);
+        await this.stores.require(tx, tenantId, input.to_store_id);
+        const changes: LevelChange[] = [];
+        const created = await insertLevel(tx, destination, 0, 0);
+        if (created !== undefined) {
+          changes.push({
+            after: created,
+            quantityChange: 0,
+            reservedChange: 0,
+            reason: SystemReasons.transferIn,
+            eventType: InventoryEventTypes.stockCreated,
+          });
+        }
+        const transferId = newId();
+        const reason = input.reason ?? 'TRANSFER';
+        const steps = [
+          { level: source, change: -input.quantity, reason: SystemReasons.transferOut },
+          { level: destination, change: input.quantity, reason: SystemReasons.transferIn },
+        ].sort((left, right) => (left.level.storeId < right.level.storeId ? -1 : 1));
+        const after = new Map<string, StockLevelRow>();
+        for (const step of steps) {
+          const row = await changeQuantity(tx, step.level, step.change);
+          if (row === undefined) throw await this.#whyChangeFailed(tx, step.level, step.change);
+          after.set(step.level.storeId, row);
+          changes.push({
+            after: row,
+            quantityChange: step.change,
+            reservedChange: 0,
+            reason: step.reason,
+            referenceId: transferId,
+            userId: input.user_id ?? null,
+            note: reason,
+          });
+        }
+        const from = after.get(input.from_store_id) as StockLevelRow;
+        const to = after.get(input.to_store_id) as StockLevelRow;
+        const data: StockTransferredData = {
+          transfer_id: transferId,
+          product_id: input.product_id,
+          from_store_id: input.from_store_id,
+          to_store_id: input.to_store_id,
+          quantity: input.quantity,
+          reason,
+          from_quantity_after: from.quantity,
+          to_quantity_after: to.quantity,
+        };
+        await recordLevelChanges(tx, originOf(context), changes, [
+          stockEvent(originOf(context), InventoryEventTypes.stockTransferred, from, data),
+        ]);
+        return {
+          transfer_id: transferId,
+          product_id: input.product_id,
+          quantity: input.quantity,
+          from: toStockLevel(from),
+          to: toStockLevel(to),
+        };
+      }),
+    );
   }
 
   async movements(level: LevelRef, beforeId: string | undefined, limit: number): Promise<MovementRow[]> {

@@ -1,5 +1,12 @@
 import type { Database } from '../../platform/db/database.js';
 import { newId } from '../../platform/ids.js';
+import { runWithLogContext, traceIdOf, validTraceparent } from '../../platform/observability/log-context.js';
+import {
+  contextFromTraceparent,
+  currentTraceparent,
+  inSpan,
+  SpanKind,
+} from '../../platform/observability/tracing.js';
 import type { SecretBox } from '../../platform/security/secret-box.js';
 import { WakeTimer } from '../../platform/wake-timer.js';
 import {
@@ -56,6 +63,10 @@ export const DELIVERY_TUNING_DEFAULT: DeliveryTuning = Object.freeze({
   concurrency: DELIVERY_CONCURRENCY_DEFAULT,
 });
 
+/** How each attempt ended, for metrics: `failed` will be retried, `dead` will not. */
+export type DeliveryResult = 'succeeded' | 'failed' | 'dead';
+export type DeliveryRecorder = (result: DeliveryResult) => void;
+
 export interface WorkerLogger {
   info(details: object, message: string): void;
   warn(details: object, message: string): void;
@@ -99,6 +110,7 @@ export class DeliveryWorker {
     tuning: DeliveryTuning,
     private readonly logger: WorkerLogger,
     private readonly secretBox: SecretBox,
+    private readonly record: DeliveryRecorder = () => {},
   ) {
     assertValidTuning(tuning);
     this.#tuning = tuning;
@@ -164,6 +176,35 @@ export class DeliveryWorker {
   }
 
   async #attempt(delivery: ClaimedDelivery): Promise<void> {
+    // The attempt's log lines (and its span) join those of the request that caused the event.
+    const event = delivery.payload;
+    return runWithLogContext(
+      {
+        correlationId: event.correlationid,
+        tenant: delivery.tenant_id,
+        eventId: delivery.event_id,
+        ...(traceIdOf(event.traceparent) === undefined
+          ? {}
+          : { traceId: traceIdOf(event.traceparent) as string, traceparent: event.traceparent as string }),
+      },
+      () =>
+        inSpan(
+          'webhook deliver',
+          {
+            kind: SpanKind.CLIENT,
+            parent: contextFromTraceparent(validTraceparent(event.traceparent)),
+            attributes: {
+              'omnistock.webhook.endpoint_id': delivery.endpoint_id,
+              'omnistock.webhook.attempt': delivery.attempts,
+              'omnistock.event.type': event.type,
+            },
+          },
+          () => this.#attemptTraced(delivery),
+        ),
+    );
+  }
+
+  async #attemptTraced(delivery: ClaimedDelivery): Promise<void> {
     try {
       if (delivery.circuit_open) {
         await this.#recordFailure(delivery, {
@@ -195,6 +236,9 @@ export class DeliveryWorker {
       const context = webhookSecretContext(delivery.tenant_id, delivery.endpoint_id);
       const secrets = delivery.secrets.map((sealed) => this.secretBox.open(sealed, context));
       headers = { ...signatureHeaders(delivery.event_id, new Date(), body, secrets) };
+      // W3C trace context, so the receiver's trace continues ours (the delivery span when tracing).
+      const traceparent = currentTraceparent();
+      if (traceparent !== undefined) headers['traceparent'] = traceparent;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       return { outcome: { ok: false, statusCode: null, error: `not sent: ${reason}` }, requested: false };
@@ -221,6 +265,7 @@ export class DeliveryWorker {
         );
       }
     });
+    this.record('succeeded');
   }
 
   async #recordFailure(delivery: ClaimedDelivery, outcome: SendOutcome, attempted = false): Promise<void> {
@@ -242,6 +287,7 @@ export class DeliveryWorker {
         openForSeconds: breaker.opens ? tuning.breakerOpenMs / 1000 : null,
       });
     });
+    this.record(decision.kind === 'dead' ? 'dead' : 'failed');
     if (decision.kind === 'dead') {
       this.logger.warn(
         { tenant: delivery.tenant_id, webhook_id: delivery.endpoint_id, delivery_id: delivery.id },

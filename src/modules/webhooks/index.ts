@@ -1,4 +1,4 @@
-export type { DeliveryTuning } from './delivery.worker.js';
+export type { DeliveryRecorder, DeliveryResult, DeliveryTuning } from './delivery.worker.js';
 export {
   WebhookDispatcher,
   type WebhookDispatcherDependencies,

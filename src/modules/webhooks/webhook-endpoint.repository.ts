@@ -192,3 +192,11 @@ export async function replaceSecretValue(
   );
   return result.rowCount === 1;
 }
+
+/** Endpoints of every tenant whose circuit is open now (metrics: one bounded number). */
+export async function countOpenCircuits(db: Queryable): Promise<number> {
+  const result = await db.query<{ open: number }>(
+    'SELECT count(*)::int AS open FROM webhook_endpoints WHERE circuit_open_until > now()',
+  );
+  return result.rows[0]?.open ?? 0;
+}

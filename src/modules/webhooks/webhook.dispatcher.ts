@@ -3,6 +3,7 @@ import type { Broker, BrokerMessage, Subscription } from '../../platform/events/
 import type { SecretBox } from '../../platform/security/secret-box.js';
 import {
   DELIVERY_TUNING_DEFAULT,
+  type DeliveryRecorder,
   type DeliveryTuning,
   DeliveryWorker,
   type WorkerLogger,
@@ -34,6 +35,8 @@ export interface WebhookDispatcherDependencies {
   logger: WorkerLogger;
   /** Opens the sealed signing secrets when a delivery is signed. */
   secretBox: SecretBox;
+  /** Metrics: told how each delivery attempt ended. */
+  recordDelivery?: DeliveryRecorder;
 }
 
 /**
@@ -67,6 +70,7 @@ export class WebhookDispatcher {
       { ...DELIVERY_TUNING_DEFAULT, ...options.tuning },
       dependencies.logger,
       dependencies.secretBox,
+      dependencies.recordDelivery,
     );
   }
 

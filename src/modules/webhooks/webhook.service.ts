@@ -18,6 +18,7 @@ import {
 } from './webhook-delivery.repository.js';
 import {
   countEndpoints,
+  countOpenCircuits,
   deleteEndpoint,
   type EndpointFields,
   type EndpointRow,
@@ -298,6 +299,11 @@ export class WebhookService {
    * The consumer's step, one transaction: records the event in the inbox (a redelivered event is
    * ignored) and queues it for every enabled endpoint of its tenant that wants it.
    */
+  /** Across tenants, how many endpoints' circuits are open (a metric, read when scraped). */
+  async openCircuitCount(): Promise<number> {
+    return countOpenCircuits(this.database.system('metrics'));
+  }
+
   async acceptEvent(event: QueuedEvent): Promise<number> {
     const tenantId = event.envelope.tenantid;
     // Most events concern no endpoint: one read settles that, without a transaction or an inbox row.

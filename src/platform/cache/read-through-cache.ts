@@ -1,3 +1,5 @@
+import type { Span } from '@opentelemetry/api';
+import { inSpan } from '../observability/tracing.js';
 import type { CacheStore } from './cache-store.js';
 
 export interface ReadThroughCacheOptions {
@@ -47,8 +49,19 @@ export class ReadThroughCache {
   }
 
   async read<Value>(key: string, load: () => Promise<Value>): Promise<CacheRead<Value>> {
+    return inSpan('cache get', { attributes: { 'omnistock.cache.store': this.store.name } }, (span) =>
+      this.#read(key, load, span),
+    );
+  }
+
+  async #read<Value>(
+    key: string,
+    load: () => Promise<Value>,
+    span: Span | undefined,
+  ): Promise<CacheRead<Value>> {
     const cached = await this.store.get<Entry<Value>>(key);
     const now = Date.now();
+    span?.setAttribute('omnistock.cache.hit', cached !== undefined && cached.fresh_until > now);
     if (cached !== undefined && cached.fresh_until > now) {
       this.hits += 1;
       return { value: cached.value, stale: false, staleForSeconds: 0 };

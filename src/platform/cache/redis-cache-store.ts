@@ -1,4 +1,4 @@
-import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import { Redis } from 'ioredis';
 import { CACHE_POLICY } from '../dependency-policies.js';
 import type { CacheStore } from './cache-store.js';
@@ -44,6 +44,18 @@ export class RedisCacheStore implements CacheStore {
   }
 
   /** Resolves once connected, or after `timeoutMs` either way: a cache never holds up a start. */
+  /** For metrics: open while Redis is failing and reads go to the database. */
+  get breakerState(): 'closed' | 'half-open' | 'open' | 'isolated' {
+    const state = this.#breaker.state;
+    return state === CircuitState.Open
+      ? 'open'
+      : state === CircuitState.HalfOpen
+        ? 'half-open'
+        : state === CircuitState.Isolated
+          ? 'isolated'
+          : 'closed';
+  }
+
   async ready(timeoutMs: number): Promise<boolean> {
     if (this.#redis.status === 'ready') return true;
     return new Promise((resolve) => {

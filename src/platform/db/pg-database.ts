@@ -4,7 +4,6 @@ import {
   assertChannelName,
   type Database,
   isConnectivityError,
-  type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
   type SystemPurpose,

@@ -1,5 +1,6 @@
 import type { Transaction } from '../db/database.js';
 import { newId } from '../ids.js';
+import { currentTraceparent } from '../observability/tracing.js';
 import { type CloudEvent, EVENT_SOURCE } from './cloud-event.js';
 import { committedOutbox } from './committed-outbox.js';
 
@@ -28,6 +29,8 @@ export async function appendToOutbox(tx: Transaction, events: readonly DomainEve
   if (events.length === 0) return [];
   const now = new Date().toISOString();
   const envelopes: CloudEvent[] = [];
+  // The trace of the request (or consumer) writing the events travels inside them (see ADR 0021).
+  const traceparent = currentTraceparent();
   const values: unknown[] = [];
   const rows: string[] = [];
   for (const event of events) {
@@ -41,6 +44,7 @@ export async function appendToOutbox(tx: Transaction, events: readonly DomainEve
       datacontenttype: 'application/json',
       tenantid: event.tenantId,
       correlationid: event.correlationId,
+      ...(traceparent === undefined ? {} : { traceparent }),
       data: event.data,
     };
     envelopes.push(envelope);

@@ -3,6 +3,8 @@ import Type from 'typebox';
 
 export interface HealthCheck {
   name: string;
+  /** False: reported in the detail, but a failure does not make the instance unhealthy. Default true. */
+  critical?: boolean;
   check(): Promise<void>;
 }
 
@@ -35,7 +37,7 @@ async function runChecks(checks: readonly HealthCheck[]) {
         ]);
         results[check.name] = { status: 'up' };
       } catch (error) {
-        healthy = false;
+        if (check.critical !== false) healthy = false;
         results[check.name] = {
           status: 'down',
           error: error instanceof Error ? error.message : String(error),

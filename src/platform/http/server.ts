@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { registerErrorHandling } from './error-handler.js';
 import { documentAccess, SECURITY_SCHEMES } from './openapi.js';
 import { RATE_LIMIT_EXEMPT_ROUTES } from './rate-limit.js';
@@ -97,6 +97,10 @@ export async function createHttpServer(options: HttpServerOptions) {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Observability: one line per request is written by platform/observability/request-observer.ts,
+    // and the request id reaches every line through the log context, not a child-logger binding.
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger, _bindings, childOptions) => logger.child({}, childOptions),
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Past this, new connections are refused at once rather than starving the ones being served.
   server.server.maxConnections = options.connectionsMax;

@@ -8,6 +8,13 @@ export interface BacklogSource {
   backlog(): Promise<{ pending: number; oldestPendingAgeSeconds: number }>;
 }
 
+export type BreakerState = 'closed' | 'half-open' | 'open' | 'isolated';
+
+export interface BreakerReading {
+  dependency: string;
+  state: BreakerState;
+}
+
 export interface CacheCounts {
   readonly hits: number;
   readonly misses: number;
@@ -24,16 +31,19 @@ export class Metrics {
   readonly registry = new client.Registry();
   readonly httpRequestDuration: client.Histogram<'method' | 'route' | 'status_code'>;
   readonly brokerPublishes: client.Counter<'broker' | 'result'>;
+  readonly stockOperations: client.Counter<'operation' | 'store' | 'outcome'>;
+  readonly reservations: client.Counter<'outcome'>;
+  readonly webhookDeliveries: client.Counter<'result'>;
 
   #backlogRead: Promise<{ pending: number; oldestPendingAgeSeconds: number }> | undefined;
 
   constructor(sources: {
     backlog: BacklogSource;
     cache: { name: string; counts: CacheCounts };
-    breakerStates: () => ReadonlyArray<{
-      dependency: string;
-      state: 'closed' | 'half-open' | 'open' | 'isolated';
-    }>;
+    /** Every circuit breaker, one entry per dependency (a fixed, small set). */
+    breakers: () => readonly BreakerReading[];
+    /** Webhook endpoints whose circuit is open now, all tenants together (one bounded series). */
+    openWebhookCircuits: () => Promise<number>;
   }) {
     client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     // Both backlog gauges are collected in one scrape: they share one query.
@@ -87,18 +97,52 @@ export class Metrics {
     });
     new client.Gauge({
       name: `${PREFIX}circuit_breaker_state`,
-      help: 'Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open',
+      help: 'Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open (webhook_endpoints: 2 if any is open)',
       labelNames: ['dependency'],
       registers: [this.registry],
-      collect() {
-        for (const { dependency, state } of sources.breakerStates()) {
+      async collect() {
+        this.reset();
+        for (const { dependency, state } of sources.breakers()) {
           this.set(
             { dependency },
             state === 'open' || state === 'isolated' ? 2 : state === 'half-open' ? 1 : 0,
           );
         }
+        // Webhook receivers are the tenants' own, unbounded in number: one aggregated series.
+        this.set({ dependency: 'webhook_endpoints' }, (await sources.openWebhookCircuits()) > 0 ? 2 : 0);
       },
     });
+    new client.Gauge({
+      name: `${PREFIX}webhook_endpoints_circuit_open`,
+      help: 'Webhook endpoints (all tenants) whose circuit breaker is open now',
+      registers: [this.registry],
+      async collect() {
+        this.set(await sources.openWebhookCircuits());
+      },
+    });
+    this.stockOperations = new client.Counter({
+      name: `${PREFIX}stock_operations_total`,
+      help: 'Stock writes by operation, store and outcome (ok or the error code)',
+      labelNames: ['operation', 'store', 'outcome'],
+      registers: [this.registry],
+    });
+    this.reservations = new client.Counter({
+      name: `${PREFIX}reservations_total`,
+      help: 'Reservations by outcome: created, rejected, confirmed, cancelled, expired',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    this.webhookDeliveries = new client.Counter({
+      name: `${PREFIX}webhook_deliveries_total`,
+      help: 'Webhook delivery attempts by result: succeeded, failed (will retry), dead (will not)',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+    // Both series exist from the start, so rate() and alerts see a zero rather than nothing.
+    for (const outcome of ['created', 'rejected', 'confirmed', 'cancelled', 'expired']) {
+      this.reservations.inc({ outcome }, 0);
+    }
+    for (const result of ['succeeded', 'failed', 'dead']) this.webhookDeliveries.inc({ result }, 0);
   }
 
   /** The exposition text; prom-client's `nodejs_active_*_total` gauges are dropped, since promtool rejects a gauge named `_total`. */
