@@ -30,7 +30,9 @@ function errors(result: ScenarioResult): string {
   const byStatus = Object.entries(result.load.status_counts)
     .filter(([status]) => !status.startsWith('2'))
     .map(([status, count]) => `${count}×${status}`);
-  if (result.load.socket_errors > 0) byStatus.push(`${result.load.socket_errors}×socket`);
+  // autocannon counts a timeout (no answer within 10 s) as a socket error too.
+  if (result.load.socket_errors > 0)
+    byStatus.push(`${result.load.socket_errors}×socket (${result.load.timeouts} timeouts)`);
   return byStatus.join(' ') || '0';
 }
 
