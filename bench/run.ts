@@ -1,61 +1,125 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { availability } from './scenarios/availability.js';
 import { eventLatency } from './scenarios/event-latency.js';
+import { mixed } from './scenarios/mixed.js';
 import { outboxDrain } from './scenarios/outbox-drain.js';
+import { reserveHot } from './scenarios/reserve-hot.js';
+import { reserveSpread } from './scenarios/reserve-spread.js';
+import { availableDatabases, type DatabaseKind } from './support/database.js';
+import { printEventTables, printResults } from './support/report.js';
+import type { ScenarioResult } from './support/scenario.js';
+import { round } from './support/stats.js';
+import { dropTemplates } from './support/template.js';
 
 /**
- * `npm run bench [-- scenario …]`: runs the named scenarios (all by default), prints one table per
- * scenario and writes a JSON report under bench/results/. Every load is bounded in time and talks
- * to loopback only. Figures are reported with a ceiling measured in the same run, as ratios: this
- * machine's speed drifts, so an absolute number alone means little.
+ * `npm run bench [-- scenario … | --baseline | --database=pglite|postgres]`: runs the named scenarios
+ * (all by default) on PGlite and, when BENCH_DATABASE_URL (or DATABASE_URL) names a server, on
+ * PostgreSQL; prints the results and the targets and writes a JSON report under bench/results/.
+ * Every load is bounded in time and talks to loopback only. Figures are reported beside a ceiling
+ * measured in the same run, as ratios: this machine's speed drifts, so an absolute number alone
+ * means little.
  */
-const SCENARIOS = ['event-latency', 'outbox-drain'] as const;
+const SCENARIOS = [
+  'availability',
+  'reserve-spread',
+  'reserve-hot',
+  'reserve-hot-baseline',
+  'mixed',
+  'event-latency',
+  'outbox-drain',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-async function main(): Promise<void> {
-  const requested = process.argv.slice(2).filter((argument) => !argument.startsWith('-'));
+interface Selection {
+  scenarios: readonly Scenario[];
+  baseline: boolean;
+  databases: DatabaseKind[];
+}
+
+function parseArguments(argv: readonly string[]): Selection {
+  const requested = argv.filter((argument) => !argument.startsWith('-'));
   const unknown = requested.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
   if (unknown.length > 0)
     throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
-  const selected = (requested.length > 0 ? requested : SCENARIOS) as readonly Scenario[];
+  const all = requested.length === 0;
+  const scenarios = (all ? SCENARIOS : requested) as readonly Scenario[];
+  const databaseFlag = argv
+    .find((argument) => argument.startsWith('--database='))
+    ?.slice('--database='.length);
+  const available = availableDatabases();
+  if (databaseFlag !== undefined && !(available as string[]).includes(databaseFlag))
+    throw new Error(`--database=${databaseFlag}: available here: ${available.join(', ')}`);
+  return {
+    scenarios,
+    // The whole run compares with the baseline; a named reserve-hot only when asked to.
+    baseline: all || argv.includes('--baseline') || scenarios.includes('reserve-hot-baseline'),
+    databases: databaseFlag === undefined ? available : [databaseFlag as DatabaseKind],
+  };
+}
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  const selection = parseArguments(process.argv.slice(2));
+  const selected = (name: Scenario) => selection.scenarios.includes(name);
+  const results: ScenarioResult[] = [];
+  const eventLatencies: Record<string, unknown> = {};
+  const drains: Record<string, unknown> = {};
   const report: Record<string, unknown> = {
     started_at: new Date().toISOString(),
     machine: {
       cpus: os.cpus().length,
       cpu_model: os.cpus()[0]?.model,
       memory_gib: Math.round(os.totalmem() / 2 ** 30),
+      load_average_at_start: os.loadavg().map((load) => round(load)),
       node: process.version,
     },
-    database: (process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL']) ? 'postgres' : 'pglite',
+    databases: selection.databases,
+    scenarios: selection.scenarios,
+    results,
+    event_latency: eventLatencies,
+    outbox_drain: drains,
   };
-  if (selected.includes('event-latency')) {
-    const rows = await eventLatency();
-    report['event_latency'] = rows;
-    console.table(
-      rows.map((row) => ({
-        broker: row.broker,
-        changes: row.changes,
-        'request p50 ms': row.change_request.p50_ms,
-        'request p99 ms': row.change_request.p99_ms,
-        'sse p50 ms': row.commit_to_sse.p50_ms,
-        'sse p99 ms': row.commit_to_sse.p99_ms,
-        'subscriber p50 ms': row.commit_to_subscriber.p50_ms,
-        'subscriber p99 ms': row.commit_to_subscriber.p99_ms,
-        'bare p50 ms': row.bare_publish_to_subscribe.p50_ms,
-        'bare p99 ms': row.bare_publish_to_subscribe.p99_ms,
-        'p99 / bare p99': row.p99_over_bare_p99,
-      })),
-    );
+  const step = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
+    const began = performance.now();
+    process.stdout.write(`${label} …\n`);
+    const value = await work();
+    process.stdout.write(`${label}: ${round((performance.now() - began) / 1000, 1)} s\n`);
+    return value;
+  };
+  const brokers = process.env['BENCH_BROKERS']?.split(',').map((name) => name.trim());
+  for (const kind of selection.databases) {
+    if (selected('availability'))
+      results.push(await step(`availability on ${kind}`, () => availability(kind)));
+    if (selected('reserve-spread'))
+      results.push(await step(`reserve-spread on ${kind}`, () => reserveSpread(kind)));
+    if (selected('reserve-hot') || selected('reserve-hot-baseline'))
+      results.push(
+        await step(`reserve-hot on ${kind}`, () => reserveHot(kind, { baseline: selection.baseline })),
+      );
+    if (selected('mixed')) results.push(await step(`mixed on ${kind}`, () => mixed(kind)));
   }
-  if (selected.includes('outbox-drain')) {
-    const brokers = ((report['event_latency'] as { broker: string }[] | undefined) ?? []).map(
+  // The event path runs on the last database only (PostgreSQL when there is one): what it compares
+  // is the brokers, and every broker on both databases would take the run past 10 minutes.
+  const eventDatabase = selection.databases.at(-1) as DatabaseKind;
+  if (selected('event-latency'))
+    eventLatencies[eventDatabase] = await step(`event-latency on ${eventDatabase}`, () =>
+      eventLatency(eventDatabase, brokers),
+    );
+  if (selected('outbox-drain')) {
+    const measured = (eventLatencies[eventDatabase] as { broker: string }[] | undefined)?.map(
       (row) => row.broker,
     );
-    const rows = await outboxDrain(brokers.length > 0 ? brokers : ['memory']);
-    report['outbox_drain'] = rows;
-    console.table(rows);
+    drains[eventDatabase] = await step(`outbox-drain on ${eventDatabase}`, () =>
+      outboxDrain(eventDatabase, measured ?? brokers ?? ['memory']),
+    );
   }
+  await dropTemplates();
+  const totalSeconds = round((performance.now() - startedAt) / 1000, 1);
+  report['total_seconds'] = totalSeconds;
+  printEventTables(eventLatencies, drains);
+  printResults(results);
   const directory = path.join(
     import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
     'results',
@@ -63,13 +127,15 @@ async function main(): Promise<void> {
   await mkdir(directory, { recursive: true });
   const file = path.join(directory, `bench-${new Date().toISOString().replaceAll(':', '-')}.json`);
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`report: ${file}\n`);
+  process.stdout.write(`total: ${totalSeconds} s\nreport: ${file}\n`);
 }
 
 main().then(
   () => process.exit(0),
-  (error: unknown) => {
+  async (error: unknown) => {
     process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    // The templates are databases on the server: a failed run must not leave them behind.
+    await dropTemplates().catch(() => {});
     process.exit(1);
   },
 );

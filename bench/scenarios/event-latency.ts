@@ -2,9 +2,11 @@ import { createConnection } from 'node:net';
 import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js';
 import { createBroker } from '../../src/platform/events/create-broker.js';
 import { newId } from '../../src/platform/ids.js';
+import type { DatabaseKind } from '../support/database.js';
 import { BENCH_ADMIN_KEY, call } from '../support/service.js';
 import { startServiceProcess } from '../support/service-process.js';
 import { atRate, type LatencySummary, round, summarise, waitUntil } from '../support/stats.js';
+import { benchDatabase } from '../support/template.js';
 
 /** The issue's load: changes per second, for this long, per broker. */
 const CHANGES_PER_SECOND = Number(process.env['BENCH_CHANGES_PER_SECOND'] ?? 200);
@@ -96,8 +98,12 @@ async function bareLatency(url: string | undefined): Promise<LatencySummary> {
 }
 
 /** Through the service: HTTP change → commit → relay → broker → subscriber, and → SSE client. */
-async function serviceLatency(brokerName: string, url: string | undefined) {
-  const service = await startServiceProcess({ BROKER_URL: url });
+async function serviceLatency(kind: DatabaseKind, brokerName: string, url: string | undefined) {
+  const { database } = await benchDatabase(kind);
+  const service = await startServiceProcess(database, { BROKER_URL: url }).catch(async (error: unknown) => {
+    await database.drop();
+    throw error;
+  });
   const base = service.url;
   try {
     const store = 'BENCH-001';
@@ -191,21 +197,24 @@ async function serviceLatency(brokerName: string, url: string | undefined) {
     };
   } finally {
     await service.stop();
+    await database.drop();
   }
 }
 
-export async function eventLatency(): Promise<EventLatencyRow[]> {
+export async function eventLatency(
+  kind: DatabaseKind,
+  only: readonly string[] | undefined,
+): Promise<EventLatencyRow[]> {
   const rows: EventLatencyRow[] = [];
-  const only = process.env['BENCH_BROKERS']?.split(',').map((name) => name.trim());
   for (const [broker, url] of Object.entries(BROKER_URLS)) {
     if (only !== undefined && !only.includes(broker)) continue;
     if (!(await reachable(url))) {
       process.stdout.write(`event-latency: ${broker} skipped (no server at ${url})\n`);
       continue;
     }
-    process.stdout.write(`event-latency: ${broker} …\n`);
+    process.stdout.write(`event-latency: ${kind}, ${broker} …\n`);
     const bare = await bareLatency(url);
-    const measured = await serviceLatency(broker, url);
+    const measured = await serviceLatency(kind, broker, url);
     rows.push({
       broker,
       database: measured.database,

@@ -1,7 +1,9 @@
 import type { Queryable } from '../../src/platform/db/database.js';
 import { newId } from '../../src/platform/ids.js';
+import type { DatabaseKind } from '../support/database.js';
 import { startService } from '../support/service.js';
 import { round } from '../support/stats.js';
+import { benchDatabase } from '../support/template.js';
 import { BROKER_URLS } from './event-latency.js';
 
 /** The backlog an outage leaves behind, in the issue's figure. */
@@ -21,8 +23,12 @@ export interface DrainRow {
  * After an outage: the relay is stopped while 10,000 committed events pile up in the outbox, then
  * started again; the figure is how fast it sequences and publishes them all.
  */
-async function drain(broker: string, url: string | undefined): Promise<DrainRow> {
-  const service = await startService({ brokerUrl: url });
+async function drain(kind: DatabaseKind, broker: string, url: string | undefined): Promise<DrainRow> {
+  const { database: copy } = await benchDatabase(kind);
+  const service = await startService(copy, { brokerUrl: url }).catch(async (error: unknown) => {
+    await copy.drop();
+    throw error;
+  });
   try {
     const { database, relay } = service.app;
     await relay.stop(0);
@@ -52,6 +58,7 @@ async function drain(broker: string, url: string | undefined): Promise<DrainRow>
     };
   } finally {
     await service.stop();
+    await copy.drop();
   }
 }
 
@@ -67,11 +74,11 @@ async function pendingReachesZero(database: Queryable, timeoutMs: number): Promi
   }
 }
 
-export async function outboxDrain(available: readonly string[]): Promise<DrainRow[]> {
+export async function outboxDrain(kind: DatabaseKind, available: readonly string[]): Promise<DrainRow[]> {
   const rows: DrainRow[] = [];
   for (const broker of available) {
-    process.stdout.write(`outbox-drain: ${broker} …\n`);
-    rows.push(await drain(broker, BROKER_URLS[broker]));
+    process.stdout.write(`outbox-drain: ${kind}, ${broker} …\n`);
+    rows.push(await drain(kind, broker, BROKER_URLS[broker]));
   }
   return rows;
 }

@@ -1,16 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSecretKey } from '../../src/platform/security/secret-box.js';
-import { createBenchDatabase } from './database.js';
+import { type BenchDatabase, createBenchDatabase, type DatabaseKind } from './database.js';
 import { BENCH_ADMIN_KEY } from './service.js';
 
 export interface ServiceProcess {
   url: string;
   pid: number;
-  database: 'pglite' | 'postgres';
+  database: DatabaseKind;
+  /** Stops the process; also drops the database when the service created it itself. */
   stop(): Promise<void>;
 }
 
@@ -27,7 +26,24 @@ function serviceNodeArguments(): string[] {
   return (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(' ').filter((argument) => argument !== '');
 }
 
-async function freePort(): Promise<number> {
+/**
+ * Rate limiting would throttle the load generator, one IP and one key sending everything: the bench
+ * measures the service's work, so every limit is off (0) in its environment.
+ */
+// The load generator is one address, one key and one customer: the abuse limits would measure
+// themselves; load shedding is off so that a scenario measures capacity, not the shedding threshold.
+const RATE_LIMITS_OFF = {
+  RATE_LIMIT_PER_IP_PER_MIN: '0',
+  RATE_LIMIT_PER_KEY_PER_MIN: '0',
+  RATE_LIMIT_PER_TENANT_PER_MIN: '0',
+  RESERVATION_CUSTOMER_UNITS_PER_PRODUCT_MAX: '1000000',
+  RESERVATION_CUSTOMER_OPEN_MAX: '100000',
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: '0',
+};
+/** Seals webhook secrets on a server database; one per bench run, so restarts can open what was sealed. */
+export const BENCH_SECRETS_KEYS = generateSecretKey('bench');
+
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -41,17 +57,16 @@ async function freePort(): Promise<number> {
 /**
  * The service as operators run it — `dist/main.js` in a process of its own — so that the load
  * generator, the stream client and the subscriber in the bench process do not share its event loop.
- * PostgreSQL (a fresh database) when BENCH_DATABASE_URL or DATABASE_URL is set, PGlite otherwise.
+ * `database` is either a kind — a fresh database of it is created and dropped with the service — or
+ * a database the caller owns and may seed, check, or start the service on again.
  */
 export async function startServiceProcess(
+  database: DatabaseKind | BenchDatabase,
   environment: Record<string, string | undefined> = {},
 ): Promise<ServiceProcess> {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const benchDatabase = await createBenchDatabase();
-  if (benchDatabase !== undefined) cleanups.push(benchDatabase.drop);
-  const databaseUrl = benchDatabase?.url;
+  const owned = typeof database === 'string';
+  const benchDatabase = typeof database === 'string' ? await createBenchDatabase(database) : database;
+  const { dataDir, url: databaseUrl } = benchDatabase;
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...serviceNodeArguments(), MAIN], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -64,16 +79,11 @@ export async function startServiceProcess(
       LOG_LEVEL: 'error',
       DEMO_DATA: 'false',
       OMNISTOCK_ADMIN_API_KEY: BENCH_ADMIN_KEY,
-      // The load generator is one address, one key and one customer: the abuse limits would measure themselves.
-      RATE_LIMIT_PER_IP_PER_MIN: '0',
-      RATE_LIMIT_PER_KEY_PER_MIN: '0',
-      RATE_LIMIT_PER_TENANT_PER_MIN: '0',
-      RESERVATION_CUSTOMER_UNITS_PER_PRODUCT_MAX: '1000000',
-      RESERVATION_CUSTOMER_OPEN_MAX: '100000',
-      // A server database needs the secrets key list; a throwaway one per run.
+      ...RATE_LIMITS_OFF,
+      // A server database needs the secrets key list: one per bench run, the same at every restart.
       ...(databaseUrl === undefined
         ? {}
-        : { DATABASE_URL: databaseUrl, SECRETS_ENCRYPTION_KEYS: generateSecretKey('bench') }),
+        : { DATABASE_URL: databaseUrl, SECRETS_ENCRYPTION_KEYS: BENCH_SECRETS_KEYS }),
       ...Object.fromEntries(
         Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
       ),
@@ -90,6 +100,7 @@ export async function startServiceProcess(
     if (ready) break;
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
+      if (owned) await benchDatabase.drop();
       throw new Error(`the service did not become ready (exit code ${child.exitCode})`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -97,15 +108,20 @@ export async function startServiceProcess(
   return {
     url,
     pid: child.pid as number,
-    database: databaseUrl === undefined ? 'pglite' : 'postgres',
+    database: benchDatabase.kind,
     async stop() {
-      child.kill('SIGTERM');
-      const stopped = await Promise.race([
-        exited.then(() => true),
-        new Promise((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
-      ]);
-      if (!stopped) child.kill('SIGKILL');
-      for (const cleanup of cleanups.reverse()) await cleanup();
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const stopped = await Promise.race([
+          exited.then(() => true),
+          new Promise((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
+        ]);
+        if (!stopped) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      if (owned) await benchDatabase.drop();
     },
   };
 }

@@ -1,11 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import { generateSecretKey, parseSecretKeys } from '../../src/platform/security/secret-box.js';
-import { createBenchDatabase } from './database.js';
+import { parseSecretKeys } from '../../src/platform/security/secret-box.js';
+import type { BenchDatabase } from './database.js';
+import { BENCH_SECRETS_KEYS } from './service-process.js';
 
 export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
@@ -16,23 +14,16 @@ export interface BenchService {
   stop(): Promise<void>;
 }
 
-/**
- * Starts the service in this process on a loopback port: on PostgreSQL when BENCH_DATABASE_URL (or
- * DATABASE_URL) names a server — in a fresh database created for the run — otherwise on PGlite in a
- * temporary directory.
- */
-export async function startService(overrides: Partial<Config> = {}): Promise<BenchService> {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const benchDatabase = await createBenchDatabase();
-  if (benchDatabase !== undefined) cleanups.push(benchDatabase.drop);
-  const databaseUrl = benchDatabase?.url;
+/** Starts the service in this process on a loopback port, on the given database (the caller drops it). */
+export async function startService(
+  benchDatabase: BenchDatabase,
+  overrides: Partial<Config> = {},
+): Promise<BenchService> {
   const config: Config = {
     ...loadConfig({}),
-    databaseUrl,
-    dataDir,
-    secretsEncryptionKeys: parseSecretKeys(generateSecretKey('bench')),
+    databaseUrl: benchDatabase.url,
+    dataDir: benchDatabase.dataDir,
+    secretsEncryptionKeys: parseSecretKeys(BENCH_SECRETS_KEYS),
     adminApiKey: BENCH_ADMIN_KEY,
     demoData: false,
     logLevel: 'silent',
@@ -43,10 +34,9 @@ export async function startService(overrides: Partial<Config> = {}): Promise<Ben
   return {
     app,
     url,
-    database: databaseUrl === undefined ? 'pglite' : 'postgres',
+    database: benchDatabase.kind,
     async stop() {
       await app.close();
-      for (const cleanup of cleanups.reverse()) await cleanup();
     },
   };
 }

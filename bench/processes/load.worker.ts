@@ -1,0 +1,179 @@
+import autocannon from 'autocannon';
+import type { Level, LoadJob, LoadProfile, LoadRun, WorkerMessage } from '../support/load-protocol.js';
+import { round, summarise } from '../support/stats.js';
+
+/**
+ * The load generator, in a process of its own (`node --import tsx bench/processes/load.worker.ts`,
+ * forked by load.ts): it gets one LoadJob over IPC, runs the warm-up and then the measured load with
+ * autocannon, and answers with the LoadRun. Neither the service nor the bench shares its event loop.
+ */
+
+const API = '/api/v1';
+/** Reservations outlive the run: an expiry during it would give units back and blur the count. */
+const RESERVATION_TTL_SECONDS = 3_600;
+const READ_SHARE = 0.8;
+const RESERVE_AND_CONFIRM_SHARE = 0.15;
+
+function pick<T>(items: readonly T[]): T {
+  return items[Math.floor(Math.random() * items.length)] as T;
+}
+
+function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[] {
+  const headers = { 'x-api-key': apiKey, 'content-type': 'application/json' };
+  const get = (path: string): autocannon.Request => ({
+    method: 'GET',
+    path,
+    headers: { 'x-api-key': apiKey },
+  });
+  const reserve = ([productId, storeId]: Level): autocannon.Request => ({
+    method: 'POST',
+    path: `${API}/reservations`,
+    headers,
+    body: JSON.stringify({
+      product_id: productId,
+      store_id: storeId,
+      quantity: 1,
+      customer_id: 'bench',
+      ttl_seconds: RESERVATION_TTL_SECONDS,
+    }),
+  });
+  switch (profile.kind) {
+    case 'bare':
+      return [{ method: 'GET', path: '/bare' }];
+    case 'availability':
+      return [
+        {
+          setupRequest: (request) => ({
+            ...request,
+            ...get(`${API}/products/${pick(profile.product_ids)}/availability`),
+          }),
+        },
+      ];
+    case 'reserve':
+      return [{ setupRequest: (request) => ({ ...request, ...reserve(pick(profile.levels)) }) }];
+    case 'mixed': {
+      // Reservations not yet confirmed, first in first out. Shared by the connections: autocannon
+      // resets a connection's context after each pass over a one-request list.
+      const pending: string[] = [];
+      return [
+        {
+          setupRequest: (request) => {
+            const draw = Math.random();
+            const level = pick(profile.levels);
+            if (draw < READ_SHARE / 2)
+              return { ...request, ...get(`${API}/products/${level[0]}/availability`) };
+            if (draw < READ_SHARE) return { ...request, ...get(`${API}/stock/${level[0]}/${level[1]}`) };
+            if (draw < READ_SHARE + RESERVE_AND_CONFIRM_SHARE) {
+              // Half reservations, half confirms of earlier reservations.
+              const confirmed =
+                draw < READ_SHARE + RESERVE_AND_CONFIRM_SHARE / 2 ? undefined : pending.shift();
+              if (confirmed === undefined) return { ...request, ...reserve(level) };
+              return {
+                ...request,
+                method: 'POST',
+                path: `${API}/reservations/${confirmed}/confirm`,
+                headers,
+              };
+            }
+            return {
+              ...request,
+              method: 'POST',
+              path: `${API}/stock/${level[0]}/${level[1]}/adjust`,
+              headers,
+              body: JSON.stringify({ quantity_change: 1, reason: 'RESTOCK' }),
+            };
+          },
+          // 201 is a new reservation: nothing else in this mix creates anything.
+          onResponse: (status, body) => {
+            if (status !== 201) return;
+            const id = (JSON.parse(body) as { id?: string }).id;
+            if (id !== undefined) pending.push(id);
+          },
+        },
+      ];
+    }
+  }
+}
+
+function run(
+  job: LoadJob,
+  profile: LoadProfile,
+  durationSeconds: number,
+  measured: boolean,
+): Promise<LoadRun> {
+  const latencies: number[] = [];
+  const latencies2xx: number[] = [];
+  const statusCounts: Record<string, number> = {};
+  let last2xxAtMs: number | undefined;
+  let first409AtMs: number | undefined;
+  const startedAt = performance.now();
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: job.url,
+        connections: job.connections,
+        duration: durationSeconds,
+        requests: requestsFor(profile, job.api_key),
+        ...(job.overall_rate === undefined ? {} : { overallRate: job.overall_rate }),
+      },
+      (error, result) => {
+        if (error !== null && error !== undefined) return reject(error);
+        const seconds = (performance.now() - startedAt) / 1000;
+        const requests = latencies.length;
+        resolve({
+          requests,
+          duration_seconds: round(seconds),
+          requests_per_second: Math.round(requests / seconds),
+          latency: summarise(latencies),
+          latency_2xx: summarise(latencies2xx),
+          status_counts: statusCounts,
+          non_2xx: result.non2xx,
+          socket_errors: result.errors,
+          timeouts: result.timeouts,
+          last_2xx_at_ms: last2xxAtMs === undefined ? undefined : Math.round(last2xxAtMs),
+          first_409_at_ms: first409AtMs === undefined ? undefined : Math.round(first409AtMs),
+        });
+      },
+    );
+    if (!measured) return;
+    // The instance emits (client, status, bytes, milliseconds) per response; its summary has no p95
+    // and whole-millisecond buckets, so the latencies are kept here.
+    (instance as NodeJS.EventEmitter).on('response', (...args: unknown[]) => {
+      const status = args[1] as number;
+      const milliseconds = args[3] as number;
+      latencies.push(milliseconds);
+      statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+      const at = performance.now() - startedAt;
+      if (status >= 200 && status < 300) {
+        latencies2xx.push(milliseconds);
+        last2xxAtMs = at;
+      } else if (status === 409 && first409AtMs === undefined) first409AtMs = at;
+    });
+  });
+}
+
+/** Resolves once the message is handed to the IPC channel, so that exiting next loses nothing. */
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve();
+    else process.send(message, undefined, undefined, () => resolve());
+  });
+}
+
+process.once('message', (job: LoadJob) => {
+  (async () => {
+    if (job.warm_up_seconds > 0)
+      await run(job, job.warm_up_profile ?? job.profile, job.warm_up_seconds, false);
+    await send({ type: 'measuring' });
+    await send({ type: 'done', run: await run(job, job.profile, job.duration_seconds, true) });
+  })().then(
+    () => process.exit(0),
+    async (error: unknown) => {
+      await send({
+        type: 'failed',
+        message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+      process.exit(1);
+    },
+  );
+});

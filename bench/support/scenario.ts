@@ -1,0 +1,58 @@
+import type { DatabaseKind } from './database.js';
+import type { LoadRun } from './load-protocol.js';
+import type { ProcessUsage } from './process-sampler.js';
+import type { SqlLoadRun } from './sql-load-protocol.js';
+import { round } from './stats.js';
+
+/** Each measured load, in seconds: long enough for a stable p99, short enough for the whole run to stay under 10 min. */
+export const LOAD_SECONDS = Number(process.env['BENCH_DURATION_SECONDS'] ?? 10);
+/** Unmeasured load before it: JIT, pool connections and caches. */
+export const WARM_UP_SECONDS = 2;
+/** Concurrent clients of every unpaced load, HTTP and SQL alike: the issue's 64. */
+export const CLIENTS = 64;
+
+/** A figure the issue asks for, beside what was measured. */
+export interface Target {
+  name: string;
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface Ceiling {
+  /** `bare-route`: the framework's bare JSON route; `bare-update`: the conditional UPDATE alone. */
+  name: 'bare-route' | 'bare-update';
+  per_second: number;
+  p99_ms: number;
+  run: LoadRun | SqlLoadRun;
+  /** The bare route's server, sampled like the service. */
+  process?: ProcessUsage;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  database: DatabaseKind;
+  load: LoadRun;
+  /** The service process while the measured load ran. */
+  service: ProcessUsage;
+  /** What the scenario counts as done per second: requests, or successful reservations. */
+  per_second: number;
+  ceiling?: Ceiling;
+  /** The seed design's pessimistic reservation transaction on the same database (reserve-hot --baseline). */
+  baseline?: SqlLoadRun;
+  ratios: Record<string, number>;
+  checks?: Record<string, unknown>;
+  targets: Target[];
+}
+
+export function ratio(numerator: number, denominator: number): number {
+  return denominator > 0 ? round(numerator / denominator, 2) : Number.NaN;
+}
+
+export function atLeast(name: string, measured: number, minimum: number, unit = ''): Target {
+  return { name, target: `≥ ${minimum}${unit}`, measured: `${measured}${unit}`, met: measured >= minimum };
+}
+
+export function below(name: string, measured: number, maximum: number, unit = ''): Target {
+  return { name, target: `< ${maximum}${unit}`, measured: `${measured}${unit}`, met: measured < maximum };
+}
