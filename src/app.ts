@@ -150,6 +150,7 @@ async function assemble(
       ? new ResilientDatabase(observedDatabase, {
           ...DATABASE_POLICY,
           callsInFlightMax: config.databasePoolSizeMax * DATABASE_POLICY.callsInFlightPerConnection,
+          callsQueuedMax: config.databasePoolSizeMax * DATABASE_POLICY.callsQueuedPerConnection,
           onBreakerStateChange: (state) =>
             logger.warn({ dependency: 'database', state }, 'database circuit breaker'),
         })

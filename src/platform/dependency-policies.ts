@@ -18,8 +18,10 @@ export const DATABASE_POLICY = {
   /** Consecutive connectivity failures that open the breaker: calls then fail fast with 503. */
   breakerThreshold: 5,
   breakerHalfOpenAfterMs: 2_000,
-  /** Bulkhead: calls admitted per pooled connection (running or waiting); beyond, 503 at once. */
+  /** Bulkhead: calls admitted per pooled connection (running, or waiting for a connection). */
   callsInFlightPerConnection: 4,
+  /** …and calls that may queue for admission per pooled connection; beyond, 503 at once. */
+  callsQueuedPerConnection: 16,
 } as const;
 
 /** The Redis read cache: a slow answer is a miss, never a wait. */

@@ -23,10 +23,13 @@ export interface ResilientDatabaseOptions {
   /** How long calls fail fast before one is let through to probe the database. */
   breakerHalfOpenAfterMs: number;
   /**
-   * Calls in flight at once — running, or waiting for a pooled connection. Beyond it a call is
-   * refused at once: the pool's connect timeout bounds how long the admitted ones wait.
+   * Calls in flight at once — running, or waiting for a pooled connection (whose connect timeout
+   * bounds that wait) — and calls queued for admission. Beyond both, a call is refused at once.
+   * In flight must exceed the pool size, so that a call made while another holds a connection
+   * waits on the pool's deadline, never on the queue alone.
    */
   callsInFlightMax: number;
+  callsQueuedMax: number;
   onBreakerStateChange?: (state: 'closed' | 'half-open' | 'open') => void;
 }
 
@@ -76,8 +79,7 @@ export class ResilientDatabase implements Database {
     );
     this.#breakerState = () => breaker.state;
     this.#halfOpenAfterSeconds = Math.max(1, Math.ceil(options.breakerHalfOpenAfterMs / 1000));
-    // No bulkhead queue: a queued call would wait without a deadline; the pool's own wait has one.
-    this.#policy = wrap(bulkhead(options.callsInFlightMax, 0), breaker);
+    this.#policy = wrap(bulkhead(options.callsInFlightMax, options.callsQueuedMax), breaker);
   }
 
   /** `open` while calls fail fast; `half-open` while one probes; `closed` when the database answers. */
