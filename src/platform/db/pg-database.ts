@@ -55,6 +55,10 @@ export class PgDatabase implements Database {
     });
     // An idle client whose server connection drops emits here; without a listener the process would crash.
     this.#pool.on('error', () => {});
+    // A client whose server goes away while no query of ours is running (being released, being
+    // destroyed, between checkouts) emits 'error' too; unheard, Node would crash the process. The
+    // failure reaches callers through their queries; this listener only keeps the process alive.
+    this.#pool.on('connect', (client) => client.on('error', () => {}));
   }
 
   forTenant(tenantId: string): ScopedDatabase {
@@ -112,7 +116,8 @@ export class PgDatabase implements Database {
       }
       throw error;
     } finally {
-      client.off('error', onConnectionError);
+      // A broken client is destroyed on release and may still report its end: keep listening.
+      if (!connectionBroken) client.off('error', onConnectionError);
       client.release(connectionBroken);
     }
   }
