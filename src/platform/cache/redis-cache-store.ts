@@ -1,6 +1,8 @@
-import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import { Redis } from 'ioredis';
+import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import type { Redis } from 'ioredis';
+import { type BreakerState, breakerStateOf } from '../breaker-state.js';
 import { CACHE_POLICY } from '../dependency-policies.js';
+import { failFastRedis, redisReady } from '../fail-fast-redis.js';
 import type { CacheStore } from './cache-store.js';
 
 /** A cache answer slower than this is a miss: the database is the fallback, not a wait. */
@@ -28,47 +30,19 @@ export class RedisCacheStore implements CacheStore {
     url: string,
     private readonly logger: CacheLogger,
   ) {
-    this.#redis = new Redis(url, {
-      lazyConnect: false,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: CACHE_POLICY.connectTimeoutMs,
-      commandTimeout: CACHE_POLICY.commandTimeoutMs,
-      retryStrategy: (attempt) =>
-        Math.min(attempt * CACHE_POLICY.reconnectDelayStepMs, CACHE_POLICY.reconnectDelayMaxMs),
-    });
-    // Connection errors are expected while Redis is away; the breaker and the logs tell the story.
-    this.#redis.on('error', () => {});
+    this.#redis = failFastRedis(url, CACHE_POLICY.commandTimeoutMs);
     this.#breaker.onBreak(() => this.logger.warn({}, 'redis cache unreachable: reading from the database'));
     this.#breaker.onReset(() => this.logger.warn({}, 'redis cache reachable again'));
   }
 
   /** Resolves once connected, or after `timeoutMs` either way: a cache never holds up a start. */
   /** For metrics: open while Redis is failing and reads go to the database. */
-  get breakerState(): 'closed' | 'half-open' | 'open' | 'isolated' {
-    const state = this.#breaker.state;
-    return state === CircuitState.Open
-      ? 'open'
-      : state === CircuitState.HalfOpen
-        ? 'half-open'
-        : state === CircuitState.Isolated
-          ? 'isolated'
-          : 'closed';
+  get breakerState(): BreakerState {
+    return breakerStateOf(this.#breaker.state);
   }
 
   async ready(timeoutMs: number): Promise<boolean> {
-    if (this.#redis.status === 'ready') return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#redis.off('ready', onReady);
-        resolve(false);
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.#redis.once('ready', onReady);
-    });
+    return redisReady(this.#redis, timeoutMs);
   }
 
   async get<Value>(key: string): Promise<Value | undefined> {

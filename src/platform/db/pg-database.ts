@@ -76,12 +76,6 @@ export class PgDatabase implements Database {
   async #transaction<T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
-    // A checked-out client whose server goes away between statements emits 'error'; unheard, that
-    // would crash the process. The statement under way (or the next) fails and reports it anyway.
-    const onConnectionError = () => {
-      connectionBroken = true;
-    };
-    client.on('error', onConnectionError);
     const committed: (() => void)[] = [];
     try {
       // One message, one round trip: BEGIN and the scope travel together (simple protocol).
@@ -116,8 +110,6 @@ export class PgDatabase implements Database {
       }
       throw error;
     } finally {
-      // A broken client is destroyed on release and may still report its end: keep listening.
-      if (!connectionBroken) client.off('error', onConnectionError);
       client.release(connectionBroken);
     }
   }

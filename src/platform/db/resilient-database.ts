@@ -2,13 +2,14 @@ import {
   BrokenCircuitError,
   BulkheadRejectedError,
   bulkhead,
-  CircuitState,
+  type CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   handleWhen,
   type IPolicy,
   wrap,
 } from 'cockatiel';
+import { type BreakerState, breakerStateOf } from '../breaker-state.js';
 import {
   type Database,
   isConnectivityError,
@@ -30,7 +31,7 @@ export interface ResilientDatabaseOptions {
    */
   callsInFlightMax: number;
   callsQueuedMax: number;
-  onBreakerStateChange?: (state: 'closed' | 'half-open' | 'open') => void;
+  onBreakerStateChange?: (state: BreakerState) => void;
 }
 
 /**
@@ -72,21 +73,15 @@ export class ResilientDatabase implements Database {
       halfOpenAfter: options.breakerHalfOpenAfterMs,
       breaker: new ConsecutiveBreaker(options.breakerThreshold),
     });
-    breaker.onStateChange((state) =>
-      options.onBreakerStateChange?.(
-        state === CircuitState.HalfOpen ? 'half-open' : state === CircuitState.Closed ? 'closed' : 'open',
-      ),
-    );
+    breaker.onStateChange((state) => options.onBreakerStateChange?.(breakerStateOf(state)));
     this.#breakerState = () => breaker.state;
     this.#halfOpenAfterSeconds = Math.max(1, Math.ceil(options.breakerHalfOpenAfterMs / 1000));
     this.#policy = wrap(bulkhead(options.callsInFlightMax, options.callsQueuedMax), breaker);
   }
 
   /** `open` while calls fail fast; `half-open` while one probes; `closed` when the database answers. */
-  get breakerState(): 'closed' | 'half-open' | 'open' {
-    const state = this.#breakerState();
-    if (state === CircuitState.Closed) return 'closed';
-    return state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  get breakerState(): BreakerState {
+    return breakerStateOf(this.#breakerState());
   }
 
   forTenant(tenantId: string): ScopedDatabase {

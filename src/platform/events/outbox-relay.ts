@@ -8,6 +8,7 @@ import {
   handleAll,
   type IBackoff,
 } from 'cockatiel';
+import { type BreakerState, breakerStateOf } from '../breaker-state.js';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import type { Database, Queryable } from '../db/database.js';
 import { BROKER_POLICY } from '../dependency-policies.js';
@@ -99,15 +100,8 @@ export class OutboxRelay {
     );
   }
 
-  get breakerState(): 'closed' | 'open' | 'half-open' | 'isolated' {
-    const state = this.#breaker.state;
-    return state === CircuitState.Open
-      ? 'open'
-      : state === CircuitState.HalfOpen
-        ? 'half-open'
-        : state === CircuitState.Isolated
-          ? 'isolated'
-          : 'closed';
+  get breakerState(): BreakerState {
+    return breakerStateOf(this.#breaker.state);
   }
 
   async start(): Promise<void> {

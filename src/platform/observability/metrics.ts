@@ -8,7 +8,9 @@ export interface BacklogSource {
   backlog(): Promise<{ pending: number; oldestPendingAgeSeconds: number }>;
 }
 
-export type BreakerState = 'closed' | 'half-open' | 'open' | 'isolated';
+import type { BreakerState } from '../breaker-state.js';
+
+export type { BreakerState };
 
 export interface BreakerReading {
   dependency: string;

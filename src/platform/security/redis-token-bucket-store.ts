@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { failFastRedis, redisReady } from '../fail-fast-redis.js';
 import {
   type BucketDecision,
   type BucketRequest,
@@ -70,15 +71,7 @@ export class RedisTokenBucketStore implements TokenBucketStore {
   });
 
   constructor(url: string, logger: RateLimitLogger) {
-    this.#redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2_000,
-      commandTimeout: REDIS_RATE_LIMIT_COMMAND_TIMEOUT_MS,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
-    });
-    // Expected while Redis is away; the breaker's messages tell the story once.
-    this.#redis.on('error', () => {});
+    this.#redis = failFastRedis(url, REDIS_RATE_LIMIT_COMMAND_TIMEOUT_MS);
     this.#breaker.onBreak(() =>
       logger.warn({}, 'redis rate limiter unreachable: limits are enforced per instance'),
     );
@@ -87,18 +80,7 @@ export class RedisTokenBucketStore implements TokenBucketStore {
 
   /** Resolves once connected, or after `timeoutMs` either way: the fallback covers the meantime. */
   async ready(timeoutMs: number): Promise<boolean> {
-    if (this.#redis.status === 'ready') return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#redis.off('ready', onReady);
-        resolve(false);
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.#redis.once('ready', onReady);
-    });
+    return redisReady(this.#redis, timeoutMs);
   }
 
   async take(requests: readonly BucketRequest[]): Promise<BucketDecision> {
