@@ -12,6 +12,11 @@ const API = '/api/v1';
 /** Reservations outlive the run: an expiry during it would give units back and blur the count. */
 const RESERVATION_TTL_SECONDS = 3_600;
 const READ_SHARE = 0.8;
+/**
+ * A sale has many shoppers: reservations are spread over this many customers, so the per-customer
+ * hold caps (checked under a per-customer lock) cost what they cost in production, not a queue.
+ */
+const CUSTOMERS = 10_000;
 const RESERVE_AND_CONFIRM_SHARE = 0.15;
 
 function pick<T>(items: readonly T[]): T {
@@ -33,7 +38,7 @@ function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[]
       product_id: productId,
       store_id: storeId,
       quantity: 1,
-      customer_id: 'bench',
+      customer_id: `bench-customer-${Math.floor(Math.random() * CUSTOMERS)}`,
       ttl_seconds: RESERVATION_TTL_SECONDS,
     }),
   });
@@ -86,7 +91,7 @@ function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[]
           // 201 is a new reservation: nothing else in this mix creates anything.
           onResponse: (status, body) => {
             if (status !== 201) return;
-            const id = (JSON.parse(body) as { id?: string }).id;
+            const id = (JSON.parse(body) as { reservation_id?: string }).reservation_id;
             if (id !== undefined) pending.push(id);
           },
         },

@@ -30,7 +30,8 @@ function serviceNodeArguments(): string[] {
  * Rate limiting would throttle the load generator, one IP and one key sending everything: the bench
  * measures the service's work, so every limit is off (0) in its environment.
  */
-// The load generator is one address, one key and one customer: the abuse limits would measure
+// The load generator is one address and one key, and its customers reserve far more than shoppers
+// do: the abuse limits would measure
 // themselves; load shedding is off so that a scenario measures capacity, not the shedding threshold.
 const RATE_LIMITS_OFF = {
   RATE_LIMIT_PER_IP_PER_MIN: '0',
