@@ -53,6 +53,9 @@ function templateOf(kind: DatabaseKind): Promise<{ template: BenchDatabase; seed
           prefix: 'MX',
         }),
       }));
+      // A production database has planner statistics (autovacuum gathers them); a freshly seeded
+      // one has none until it does, and would be measured with plans made blind.
+      await withSession(database, (session) => session.query('ANALYZE'));
       return { template: database, seeds };
     })();
     templates.set(kind, template);

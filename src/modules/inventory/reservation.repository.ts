@@ -22,33 +22,42 @@ export interface NewReservation {
   id: string;
   productId: string;
   storeId: string;
+  customerId: string;
   quantity: number;
+  ttlSeconds: number;
+  batchId: string | null;
 }
 
 const RESERVATION_COLUMNS =
   'tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at, created_at, updated_at, expires_at <= now() AS due';
-const RESERVATION_PARAMS = 4;
 
-/** Inserts PENDING reservations of one customer, all expiring together, in one statement. */
+/**
+ * Inserts PENDING reservations of one tenant in one statement, whatever their number: the rows
+ * travel as arrays, so the statement text (and its plan) is the same for one row or hundreds.
+ */
 export async function insertReservations(
   db: Queryable,
   tenantId: string,
-  customerId: string,
-  ttlSeconds: number,
-  batchId: string | null,
   reservations: readonly NewReservation[],
 ): Promise<ReservationRow[]> {
-  const values: unknown[] = [tenantId, customerId, ttlSeconds, batchId];
-  const rows = reservations.map((reservation, index) => {
-    values.push(reservation.id, reservation.productId, reservation.storeId, reservation.quantity);
-    const base = 4 + index * RESERVATION_PARAMS;
-    return `($1, $${base + 1}::uuid, $${base + 2}::uuid, $${base + 3}, $2, $${base + 4}::integer, 'PENDING', $4::uuid,
-             now() + make_interval(secs => $3))`;
-  });
+  const column = <T>(pick: (reservation: NewReservation) => T): T[] => reservations.map(pick);
   const result = await db.query<ReservationRow>(
     `INSERT INTO reservations (tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at)
-     VALUES ${rows.join(', ')} RETURNING ${RESERVATION_COLUMNS}`,
-    values,
+     SELECT $1, row.id, row.product_id, row.store_id, row.customer_id, row.quantity, 'PENDING', row.batch_id,
+            now() + make_interval(secs => row.ttl_seconds)
+       FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::integer[], $7::uuid[], $8::integer[])
+         AS row(id, product_id, store_id, customer_id, quantity, batch_id, ttl_seconds)
+     RETURNING ${RESERVATION_COLUMNS}`,
+    [
+      tenantId,
+      column((reservation) => reservation.id),
+      column((reservation) => reservation.productId),
+      column((reservation) => reservation.storeId),
+      column((reservation) => reservation.customerId),
+      column((reservation) => reservation.quantity),
+      column((reservation) => reservation.batchId),
+      column((reservation) => reservation.ttlSeconds),
+    ],
   );
   return result.rows;
 }
@@ -181,34 +190,44 @@ export async function nextPendingExpiryOfTenant(
 }
 
 /**
- * Serialises reservations of one customer until the transaction ends, so that two concurrent
- * requests cannot both read the customer's holds below a cap and both pass it. Taken before any
- * stock level is locked, and only by reservation creation: it cannot join a lock cycle.
+ * Serialises reservations of these customers until the transaction ends, so that two concurrent
+ * requests cannot both read a customer's holds below a cap and both pass it. The locks are taken
+ * in the order of their keys, so two transactions locking overlapping sets never wait in a cycle;
+ * taken before any stock level is locked, and only by reservation creation.
  */
-export async function lockCustomer(db: Queryable, tenantId: string, customerId: string): Promise<void> {
-  await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-    `reservation-customer:${tenantId}:${customerId}`,
-  ]);
+export async function lockCustomers(
+  db: Queryable,
+  tenantId: string,
+  customerIds: readonly string[],
+): Promise<void> {
+  await db.query(
+    `SELECT count(pg_advisory_xact_lock(lock_key)) FROM (
+       SELECT DISTINCT hashtextextended('reservation-customer:' || $1 || ':' || customer_id, 0) AS lock_key
+         FROM unnest($2::text[]) AS customer_id
+        ORDER BY lock_key OFFSET 0) AS ordered`,
+    [tenantId, customerIds],
+  );
 }
 
 export interface CustomerHoldRow {
+  customer_id: string;
   product_id: string;
   reservations: number;
   units: number;
 }
 
-/** Pending, not yet due reservations of one customer, per product. */
-export async function pendingHoldsOfCustomer(
+/** Pending, not yet due reservations of these customers, per customer and product. */
+export async function pendingHoldsOfCustomers(
   db: Queryable,
   tenantId: string,
-  customerId: string,
+  customerIds: readonly string[],
 ): Promise<CustomerHoldRow[]> {
   const result = await db.query<CustomerHoldRow>(
-    `SELECT product_id, count(*)::integer AS reservations, sum(quantity)::integer AS units
+    `SELECT customer_id, product_id, count(*)::integer AS reservations, sum(quantity)::integer AS units
        FROM reservations
-      WHERE tenant_id = $1 AND customer_id = $2 AND status = 'PENDING' AND expires_at > now()
-      GROUP BY product_id`,
-    [tenantId, customerId],
+      WHERE tenant_id = $1 AND customer_id = ANY($2::text[]) AND status = 'PENDING' AND expires_at > now()
+      GROUP BY customer_id, product_id`,
+    [tenantId, customerIds],
   );
   return result.rows;
 }

@@ -1,9 +1,27 @@
-import type { Database, Queryable, Transaction } from '../../platform/db/database.js';
+import type { Context } from '@opentelemetry/api';
+import {
+  type Database,
+  isConnectivityError,
+  type Queryable,
+  sqlStateOf,
+  type Transaction,
+} from '../../platform/db/database.js';
 import type { DomainEvent } from '../../platform/events/outbox.js';
 import { groupBy } from '../../platform/group-by.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
+import { type ItemOutcome, KeyedBatchQueue } from '../../platform/keyed-batch-queue.js';
+import {
+  currentLogContext,
+  type LogContext,
+  runWithLogContext,
+} from '../../platform/observability/log-context.js';
+import {
+  capturedTraceContext,
+  currentTraceparent,
+  inBatchSpan,
+} from '../../platform/observability/tracing.js';
 import { type CustomerHoldPolicy, holdViolationOf, type RequestedHold } from './customer-holds.domain.js';
 import {
   customerHoldLimitExceeded,
@@ -21,25 +39,37 @@ import type {
   ReservationStats,
 } from './inventory.schemas.js';
 import {
+  type CustomerHoldRow,
   countByStatus,
   expireDueReservations,
   findReservation,
   insertReservations,
   listOfLevel,
   listPendingOfStore,
-  lockCustomer,
+  lockCustomers,
   nextPendingExpiryOfTenant,
-  pendingHoldsOfCustomer,
+  pendingHoldsOfCustomers,
   type ReservationRow,
   type ReservationStatus,
   updateReservationStatus,
 } from './reservation.repository.js';
+import {
+  type Allocation,
+  allocateReservations,
+  type BatchAllocation,
+  type HeldByCustomer,
+  levelKeyOf,
+  levelsOf,
+  type RequestedReservation,
+} from './reservation-allocation.domain.js';
 import { availableOf, compareLevelKeys, SystemReasons, sellableQuantityOf } from './stock.domain.js';
 import {
   consumeReserved,
   findLevel,
   type LevelRef,
+  lockLevels,
   releaseReserved,
+  reserveOnLevels,
   reserveQuantity,
   type StockLevelRow,
 } from './stock.repository.js';
@@ -59,6 +89,21 @@ export interface ReservationPolicy extends CustomerHoldPolicy {
 export type ExpiryListener = (expiresAt: Date) => void;
 
 const SYSTEM_EXPIRY_ACTOR = 'system:reservation-expiry';
+/**
+ * Reservations one transaction takes at most: large enough that a flash sale's queue drains in a
+ * few transactions, small enough that one transaction stays a few milliseconds.
+ */
+const RESERVATION_BATCH_SIZE_MAX = 256;
+
+/** A single-line reservation waiting for its batch, with what it needs to be answered as its own. */
+interface PendingReservation {
+  origin: ChangeOrigin;
+  /** The request's trace, linked from the batch's span. */
+  traceContext: Context | undefined;
+  logContext: LogContext | undefined;
+  request: RequestedReservation;
+  ttlSeconds: number;
+}
 
 export function toReservation(row: ReservationRow, now = Date.now()): Reservation {
   const remainingMs = row.expires_at.getTime() - now;
@@ -92,6 +137,11 @@ interface UnmetLine {
  */
 export class ReservationService {
   #expiryListener: ExpiryListener = () => {};
+  /** Single-line reservations, coalesced per tenant (one RLS scope per transaction). */
+  readonly #coalesced = new KeyedBatchQueue<PendingReservation, ReservationRow>(
+    (tenantId, batch) => this.#reserveBatch(tenantId, batch),
+    RESERVATION_BATCH_SIZE_MAX,
+  );
 
   constructor(
     private readonly database: Database,
@@ -109,45 +159,180 @@ export class ReservationService {
     this.#recorder = recorder;
   }
 
+  /**
+   * One line, held for `ttl_seconds`. Concurrent requests of a tenant are coalesced (see
+   * #reserveBatch): the answer is the same as if each had run alone, in arrival order.
+   */
   async create(context: RequestContext, input: ReservationCreate): Promise<Reservation> {
     const ttlSeconds = this.#ttl(input.ttl_seconds);
-    const level = { tenantId: context.tenantId, productId: input.product_id, storeId: input.store_id };
-    const row = await this.#rejectionsRecorded(
-      this.database.forTenant(context.tenantId).transaction(async (tx) => {
-        await this.#checkCustomerHolds(tx, context.tenantId, input.customer_id, [
-          { productId: input.product_id, quantity: input.quantity },
-        ]);
-        const after = await reserveQuantity(tx, level, input.quantity);
-        if (after === undefined) throw await this.#whyReserveFailed(tx, level, input.quantity);
-        const [reservation] = await insertReservations(
-          tx,
-          context.tenantId,
-          input.customer_id,
-          ttlSeconds,
-          null,
-          [{ id: newId(), productId: input.product_id, storeId: input.store_id, quantity: input.quantity }],
-        );
-        const created = reservation as ReservationRow;
-        await recordLevelChanges(
-          tx,
-          originOf(context),
-          [
-            {
-              after,
-              quantityChange: 0,
-              reservedChange: input.quantity,
-              reason: SystemReasons.reserved,
-              referenceId: created.id,
-            },
-          ],
-          [reservationEvent(originOf(context), InventoryEventTypes.reservationCreated, created, null)],
-        );
-        return created;
-      }),
-    );
+    const pending: PendingReservation = {
+      origin: { ...originOf(context), traceparent: currentTraceparent() },
+      traceContext: capturedTraceContext(),
+      logContext: currentLogContext(),
+      request: {
+        productId: input.product_id,
+        storeId: input.store_id,
+        customerId: input.customer_id,
+        quantity: input.quantity,
+      },
+      ttlSeconds,
+    };
+    const row = await this.#rejectionsRecorded(this.#coalesced.submit(context.tenantId, pending));
     this.#expiryListener(row.expires_at);
     this.#recorder.reservations('created', 1);
     return toReservation(row);
+  }
+
+  /**
+   * Runs the single-line reservations that piled up for one tenant in one transaction. Should the
+   * transaction fail on something the database reported (a deadlock with another instance, say),
+   * nothing of it committed and each request is tried alone, so no request fails for another's
+   * sake; a failure to reach the database is every request's answer.
+   */
+  async #reserveBatch(
+    tenantId: string,
+    batch: readonly PendingReservation[],
+  ): Promise<ItemOutcome<ReservationRow>[]> {
+    const first = batch[0] as PendingReservation;
+    try {
+      return await runWithLogContext(first.logContext ?? { tenant: tenantId }, () =>
+        inBatchSpan(
+          'reservations.batch',
+          { 'omnistock.batch.size': batch.length },
+          batch.map((pending) => pending.traceContext),
+          () =>
+            this.database
+              .forTenant(tenantId)
+              .transaction((tx) => this.#reserveInTransaction(tx, tenantId, batch)),
+        ),
+      );
+    } catch (error) {
+      const rolledBack = sqlStateOf(error) !== undefined && !isConnectivityError(error);
+      if (batch.length === 1 || !rolledBack) throw error;
+      const alone: ItemOutcome<ReservationRow>[] = [];
+      for (const pending of batch) {
+        try {
+          const [outcome] = await this.#reserveBatch(tenantId, [pending]);
+          alone.push(outcome as ItemOutcome<ReservationRow>);
+        } catch (aloneError) {
+          alone.push({ ok: false, error: aloneError });
+        }
+      }
+      return alone;
+    }
+  }
+
+  /**
+   * A batch in one transaction: lock its customers and read their holds; then, when the batch is
+   * on one level, one conditional UPDATE for the total of what passed the caps. Only when that does
+   * not fit (or the batch spans levels) are the levels locked in key order and shared out request
+   * by request. Then one insert of every reservation and one outbox write.
+   */
+  async #reserveInTransaction(
+    tx: Transaction,
+    tenantId: string,
+    batch: readonly PendingReservation[],
+  ): Promise<ItemOutcome<ReservationRow>[]> {
+    const requests = batch.map((pending) => pending.request);
+    const customerIds = [...new Set(requests.map((request) => request.customerId))];
+    await lockCustomers(tx, tenantId, customerIds);
+    const held = heldByCustomer(await pendingHoldsOfCustomers(tx, tenantId, customerIds));
+    const levels = levelsOf(requests).sort(compareLevelKeys);
+    const { allocation, reservedLevels } = await this.#allocate(tx, tenantId, requests, levels, held);
+
+    const granted = batch.flatMap((pending, index) =>
+      allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
+    );
+    const rows =
+      granted.length === 0
+        ? []
+        : await insertReservations(
+            tx,
+            tenantId,
+            granted.map(({ pending, id }) => ({
+              id,
+              ...pending.request,
+              ttlSeconds: pending.ttlSeconds,
+              batchId: null,
+            })),
+          );
+    const rowById = new Map(rows.map((row) => [row.id, row]));
+    const grantedByLevel = groupBy(granted, ({ pending }) => levelKeyOf(pending.request));
+    const levelChanges = reservedLevels.map((after): LevelChange => {
+      const causes = grantedByLevel.get(levelKeyOf({ productId: after.product_id, storeId: after.store_id }));
+      const firstCause = causes?.[0];
+      if (causes === undefined || firstCause === undefined)
+        throw new Error(`Level ${after.product_id}:${after.store_id} changed with no reservation`);
+      return {
+        after,
+        quantityChange: 0,
+        reservedChange: causes.reduce((sum, { pending }) => sum + pending.request.quantity, 0),
+        reason: SystemReasons.reserved,
+        referenceId: causes.length === 1 ? firstCause.id : null,
+        origin: firstCause.pending.origin,
+      };
+    });
+    await recordLevelChanges(
+      tx,
+      (batch[0] as PendingReservation).origin,
+      levelChanges,
+      granted.map(({ pending, id }) =>
+        reservationEvent(
+          pending.origin,
+          InventoryEventTypes.reservationCreated,
+          rowById.get(id) as ReservationRow,
+          null,
+        ),
+      ),
+    );
+    const grantedIds = new Map(granted.map(({ pending, id }) => [pending, id]));
+    return batch.map((pending, index): ItemOutcome<ReservationRow> => {
+      const id = grantedIds.get(pending);
+      if (id !== undefined) return { ok: true, value: rowById.get(id) as ReservationRow };
+      return { ok: false, error: refusalOf(pending.request, allocation.allocations[index]) };
+    });
+  }
+
+  /** Who gets stock, and the levels as they are after reserving it. */
+  async #allocate(
+    tx: Transaction,
+    tenantId: string,
+    requests: readonly RequestedReservation[],
+    levels: readonly RequestedReservation[],
+    held: ReadonlyMap<string, HeldByCustomer>,
+  ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] }> {
+    const only = levels.length === 1 ? levels[0] : undefined;
+    if (only !== undefined) {
+      // Optimistic: assume the stock is there and let one conditional UPDATE say whether it is.
+      const optimistic = allocateReservations(
+        requests,
+        new Map([[levelKeyOf(only), Number.POSITIVE_INFINITY]]),
+        held,
+        this.policy,
+      );
+      const units = optimistic.unitsByLevel.get(levelKeyOf(only));
+      if (units === undefined) return { allocation: optimistic, reservedLevels: [] };
+      const reserved = await reserveOnLevels(tx, tenantId, [{ ...only, units }]);
+      if (reserved.length === 1) return { allocation: optimistic, reservedLevels: reserved };
+    }
+    const locked = await lockLevels(tx, tenantId, levels);
+    const available = new Map(
+      locked
+        .filter((level) => level.sellable)
+        .map((level) => [
+          levelKeyOf({ productId: level.product_id, storeId: level.store_id }),
+          availableOf(level),
+        ]),
+    );
+    const allocation = allocateReservations(requests, available, held, this.policy);
+    const toReserve = levels.flatMap((level) => {
+      const units = allocation.unitsByLevel.get(levelKeyOf(level));
+      return units === undefined ? [] : [{ productId: level.productId, storeId: level.storeId, units }];
+    });
+    const reservedLevels = toReserve.length === 0 ? [] : await reserveOnLevels(tx, tenantId, toReserve);
+    if (reservedLevels.length !== toReserve.length)
+      throw new Error('A level locked for a reservation batch changed under its lock');
+    return { allocation, reservedLevels };
   }
 
   /** All lines or none: a checkout never holds half a basket. 409 names every line that cannot be met. */
@@ -205,14 +390,14 @@ export class ReservationService {
         const created = await insertReservations(
           tx,
           context.tenantId,
-          input.customer_id,
-          ttlSeconds,
-          batchId,
           input.items.map((item, index) => ({
             id: reservationIds.get(index) as string,
             productId: item.product_id,
             storeId: item.store_id,
+            customerId: input.customer_id,
             quantity: item.quantity,
+            ttlSeconds,
+            batchId,
           })),
         );
         await recordLevelChanges(
@@ -425,13 +610,13 @@ export class ReservationService {
     customerId: string,
     requested: readonly RequestedHold[],
   ): Promise<void> {
-    await lockCustomer(tx, tenantId, customerId);
-    const rows = await pendingHoldsOfCustomer(tx, tenantId, customerId);
-    const holds = {
-      unitsByProduct: new Map(rows.map((row) => [row.product_id, row.units])),
-      openCount: rows.reduce((sum, row) => sum + row.reservations, 0),
-    };
-    const violation = holdViolationOf(holds, requested, this.policy);
+    await lockCustomers(tx, tenantId, [customerId]);
+    const holds = heldByCustomer(await pendingHoldsOfCustomers(tx, tenantId, [customerId])).get(customerId);
+    const violation = holdViolationOf(
+      holds ?? { unitsByProduct: new Map(), openCount: 0 },
+      requested,
+      this.policy,
+    );
     if (violation !== undefined) throw customerHoldLimitExceeded(violation);
   }
 
@@ -453,12 +638,6 @@ export class ReservationService {
       );
     }
     return ttl;
-  }
-
-  async #whyReserveFailed(db: Queryable, level: LevelRef, requested: number): Promise<AppError> {
-    const current = await findLevel(db, level);
-    if (current === undefined || !current.sellable) return stockLevelNotFound(level.productId, level.storeId);
-    return insufficientStock(level.productId, level.storeId, requested, availableOf(current));
   }
 }
 
@@ -502,4 +681,29 @@ function reservationEvent(
       batch_id: row.batch_id,
     },
   };
+}
+
+function heldByCustomer(rows: readonly CustomerHoldRow[]): Map<string, HeldByCustomer> {
+  const held = new Map<string, HeldByCustomer>();
+  for (const row of rows) {
+    const holding = held.get(row.customer_id) ?? { unitsByProduct: new Map(), openCount: 0 };
+    holding.unitsByProduct.set(row.product_id, row.units);
+    holding.openCount += row.reservations;
+    held.set(row.customer_id, holding);
+  }
+  return held;
+}
+
+/** The answer to a request the batch could not grant, as it would have been had it run alone. */
+function refusalOf(request: RequestedReservation, allocation: Allocation | undefined): AppError {
+  switch (allocation?.kind) {
+    case 'hold-limit':
+      return customerHoldLimitExceeded(allocation.violation);
+    case 'insufficient':
+      return insufficientStock(request.productId, request.storeId, request.quantity, allocation.available);
+    case 'level-not-found':
+      return stockLevelNotFound(request.productId, request.storeId);
+    default:
+      throw new Error(`No refusal for a ${allocation?.kind ?? 'missing'} allocation`);
+  }
 }

@@ -12,6 +12,8 @@ export interface ChangeOrigin {
   tenantId: string;
   correlationId: string;
   actor: string;
+  /** The trace of the cause when it is not the active one (a batch serving several requests). */
+  traceparent?: string | undefined;
 }
 
 export function originOf(context: RequestContext): ChangeOrigin {
@@ -32,6 +34,8 @@ export interface LevelChange {
    * reports it, no ledger row is added.
    */
   ledgered?: boolean;
+  /** Who caused this change, when a batch has several causes; the call's origin by default. */
+  origin?: ChangeOrigin;
   /** `stock.updated` unless the write created the level. */
   eventType?: typeof InventoryEventTypes.stockCreated | typeof InventoryEventTypes.stockUpdated;
 }
@@ -51,22 +55,23 @@ export async function recordLevelChanges(
   const events: DomainEvent[] = [];
   for (const change of changes) {
     const { after } = change;
+    const cause = change.origin ?? origin;
     assertLevelInvariant(after);
     const previousQuantity = after.quantity - change.quantityChange;
     const previousReserved = after.reserved - change.reservedChange;
     if (change.quantityChange !== 0 && change.ledgered !== false) {
       movements.push({
         id: newId(),
-        tenantId: origin.tenantId,
+        tenantId: cause.tenantId,
         productId: after.product_id,
         storeId: after.store_id,
         quantityChange: change.quantityChange,
         quantityAfter: after.quantity,
         reason: change.reason,
-        actor: origin.actor,
+        actor: cause.actor,
         userId: change.userId ?? null,
         referenceId: change.referenceId ?? null,
-        correlationId: origin.correlationId,
+        correlationId: cause.correlationId,
         note: change.note ?? null,
       });
     }
@@ -83,7 +88,7 @@ export async function recordLevelChanges(
       reference_id: change.referenceId ?? null,
       version: after.version,
     };
-    events.push(stockEvent(origin, change.eventType ?? InventoryEventTypes.stockUpdated, after, data));
+    events.push(stockEvent(cause, change.eventType ?? InventoryEventTypes.stockUpdated, after, data));
   }
   await insertMovements(tx, movements);
   await appendToOutbox(tx, [...events, ...domainEvents]);
@@ -103,6 +108,7 @@ export function stockEvent<Data>(
     aggregateId: `${level.product_id}:${level.store_id}`,
     subject: `stock/${level.product_id}/${level.store_id}`,
     correlationId: origin.correlationId,
+    traceparent: origin.traceparent,
     data,
   };
 }

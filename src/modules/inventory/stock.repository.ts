@@ -105,6 +105,61 @@ export async function reserveQuantity(
   return result.rows[0];
 }
 
+/** Prefixes each level column with `alias.`, for statements that join stock_levels. */
+const LEVEL_COLUMNS_OF = (alias: string) =>
+  LEVEL_COLUMNS.split(', ')
+    .map((column) => `${alias}.${column}`)
+    .join(', ');
+
+/**
+ * Locks the given levels of one tenant FOR UPDATE in exactly the order given (the rows are locked
+ * after the sort, so the caller's order is the lock order) and returns those that exist.
+ */
+export async function lockLevels(
+  db: Queryable,
+  tenantId: string,
+  levels: readonly { productId: string; storeId: string }[],
+): Promise<StockLevelRow[]> {
+  const result = await db.query<StockLevelRow>(
+    `SELECT ${LEVEL_COLUMNS_OF('level')}
+       FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS wanted(product_id, store_id, position)
+       JOIN stock_levels level
+         ON level.tenant_id = $1 AND level.product_id = wanted.product_id AND level.store_id = wanted.store_id
+      ORDER BY wanted.position
+      FOR UPDATE OF level`,
+    [tenantId, levels.map((level) => level.productId), levels.map((level) => level.storeId)],
+  );
+  return result.rows;
+}
+
+/**
+ * Reserves units on several levels of one tenant in one conditional UPDATE: each level only if it
+ * is sellable and has the units available. Returns the levels it changed; a level left out did not
+ * have them. Several rows are locked in the plan's order, so callers that pass more than one level
+ * lock them first (lockLevels) and this cannot then fail.
+ */
+export async function reserveOnLevels(
+  db: Queryable,
+  tenantId: string,
+  levels: readonly { productId: string; storeId: string; units: number }[],
+): Promise<StockLevelRow[]> {
+  const result = await db.query<StockLevelRow>(
+    `UPDATE stock_levels level
+        SET reserved = level.reserved + wanted.units, version = level.version + 1, updated_at = now()
+       FROM unnest($2::uuid[], $3::text[], $4::integer[]) AS wanted(product_id, store_id, units)
+      WHERE level.tenant_id = $1 AND level.product_id = wanted.product_id AND level.store_id = wanted.store_id
+        AND level.sellable AND level.quantity - level.reserved >= wanted.units
+      RETURNING ${LEVEL_COLUMNS_OF('level')}`,
+    [
+      tenantId,
+      levels.map((level) => level.productId),
+      levels.map((level) => level.storeId),
+      levels.map((level) => level.units),
+    ],
+  );
+  return result.rows;
+}
+
 /** Gives reserved units back (cancel, expiry). */
 export async function releaseReserved(
   db: Queryable,

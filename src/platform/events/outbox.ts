@@ -15,6 +15,11 @@ export interface DomainEvent<Data = unknown> {
   /** The CloudEvents subject: the resource path clients filter on. */
   subject: string;
   correlationId: string;
+  /**
+   * The W3C traceparent of the work that caused the event, when it is not the active one (a batch
+   * serving several requests); by default the active trace's.
+   */
+  traceparent?: string | undefined;
   data: Data;
 }
 
@@ -34,6 +39,7 @@ export async function appendToOutbox(tx: Transaction, events: readonly DomainEve
   const values: unknown[] = [];
   const rows: string[] = [];
   for (const event of events) {
+    const eventTraceparent = event.traceparent ?? traceparent;
     const envelope: CloudEvent = {
       specversion: '1.0',
       id: newId(),
@@ -44,7 +50,7 @@ export async function appendToOutbox(tx: Transaction, events: readonly DomainEve
       datacontenttype: 'application/json',
       tenantid: event.tenantId,
       correlationid: event.correlationId,
-      ...(traceparent === undefined ? {} : { traceparent }),
+      ...(eventTraceparent === undefined ? {} : { traceparent: eventTraceparent }),
       data: event.data,
     };
     envelopes.push(envelope);

@@ -67,6 +67,41 @@ export async function inSpan<T>(
   );
 }
 
+/** The active trace context, for work done later on this one's behalf; undefined when tracing is off. */
+export function capturedTraceContext(): Context | undefined {
+  return enabled ? context.active() : undefined;
+}
+
+/**
+ * Runs work that serves several units of work at once (a batch) in one span: a child of the first
+ * one's context and linked to each of the others, OpenTelemetry's way of showing a fan-in.
+ */
+export async function inBatchSpan<T>(
+  name: string,
+  attributes: Attributes,
+  contexts: readonly (Context | undefined)[],
+  work: () => Promise<T>,
+): Promise<T> {
+  if (!enabled) return work();
+  const links = contexts
+    .slice(1)
+    .map((each) => (each === undefined ? undefined : trace.getSpanContext(each)))
+    .filter((spanContext) => spanContext !== undefined && trace.isSpanContextValid(spanContext))
+    .map((spanContext) => ({ context: spanContext as NonNullable<typeof spanContext> }));
+  return trace
+    .getTracer(TRACER_NAME)
+    .startActiveSpan(name, { attributes, links }, contexts[0] ?? ROOT_CONTEXT, async (span) => {
+      try {
+        return await work();
+      } catch (error) {
+        markFailed(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+}
+
 /** Starts a span the caller ends (work that spans callbacks); undefined when tracing is off. */
 export function startSpan(name: string, options: SpanOptions): Span | undefined {
   if (!enabled) return undefined;

@@ -1,0 +1,79 @@
+/** How one item of a batch ended: its own result or its own error. */
+export type ItemOutcome<Result> = { ok: true; value: Result } | { ok: false; error: unknown };
+
+/** Runs one batch of a key; answers one outcome per item, in the items' order. */
+export type BatchRunner<Item, Result> = (
+  key: string,
+  items: readonly Item[],
+) => Promise<readonly ItemOutcome<Result>[]>;
+
+interface Waiting<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Lane<Item, Result> {
+  waiting: Waiting<Item, Result>[];
+}
+
+/**
+ * Groups work by key without a timer: an item submitted while a batch of its key is running waits
+ * for the next batch, which takes everything that waited (up to `batchSizeMax`). An item submitted
+ * to an idle key runs at once in a batch of one, so batching adds no latency when there is no
+ * concurrency, and batches grow exactly as fast as items pile up behind the one running.
+ * One batch of a key runs at a time in this process; other processes batch on their own.
+ */
+export class KeyedBatchQueue<Item, Result> {
+  readonly #lanes = new Map<string, Lane<Item, Result>>();
+
+  constructor(
+    private readonly runBatch: BatchRunner<Item, Result>,
+    private readonly batchSizeMax: number,
+  ) {
+    if (!Number.isInteger(batchSizeMax) || batchSizeMax < 1) {
+      throw new RangeError(`batchSizeMax must be a positive integer, got ${batchSizeMax}`);
+    }
+  }
+
+  submit(key: string, item: Item): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      const running = this.#lanes.get(key);
+      if (running !== undefined) {
+        running.waiting.push({ item, resolve, reject });
+        return;
+      }
+      const lane: Lane<Item, Result> = { waiting: [{ item, resolve, reject }] };
+      this.#lanes.set(key, lane);
+      void this.#drain(key, lane);
+    });
+  }
+
+  /** Keys with a batch running: for tests and shutdown. */
+  get busyKeys(): number {
+    return this.#lanes.size;
+  }
+
+  async #drain(key: string, lane: Lane<Item, Result>): Promise<void> {
+    while (lane.waiting.length > 0) {
+      const batch = lane.waiting.splice(0, this.batchSizeMax);
+      try {
+        const outcomes = await this.runBatch(
+          key,
+          batch.map((waiting) => waiting.item),
+        );
+        if (outcomes.length !== batch.length) {
+          throw new Error(`A batch of ${batch.length} items answered ${outcomes.length} outcomes`);
+        }
+        batch.forEach((waiting, index) => {
+          const outcome = outcomes[index] as ItemOutcome<Result>;
+          if (outcome.ok) waiting.resolve(outcome.value);
+          else waiting.reject(outcome.error);
+        });
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error);
+      }
+    }
+    this.#lanes.delete(key);
+  }
+}

@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/platform/db/database.js';
+import { PgDatabase } from '../../src/platform/db/pg-database.js';
+import { findInvariantViolations } from '../support/invariants.js';
+import { postgresAdminUrl, withDatabaseName } from '../support/postgres.js';
+import {
+  createTestDatabase,
+  postgresAvailable,
+  resetTenantData,
+  startTestApp,
+  type TestApp,
+  type TestResponse,
+} from '../support/test-app.js';
+
+/**
+ * The coalesced reservation path under real concurrency: three service instances, each with its
+ * own pool, on one PostgreSQL database. Each instance batches the requests that pile up behind the
+ * transaction it has running; the instances' batches meet only in the database. Whatever the
+ * batching, every request must be answered as if it had run alone: no oversell, exact accounting,
+ * caps per customer, its own refusal, its own correlation id on its events.
+ */
+const INSTANCES = 3;
+const POOL_SIZE_PER_INSTANCE = 8;
+const UNITS_PER_PRODUCT_MAX = 5;
+
+function describeResponse(label: string, response: TestResponse): string {
+  return `${label} → ${response.status} ${JSON.stringify(response.body)}`;
+}
+
+describe.skipIf(!postgresAvailable())('coalesced reservations on several instances [postgres]', () => {
+  let drop: (() => Promise<void>) | undefined;
+  const extraPools: Database[] = [];
+  let instances: TestApp[] = [];
+
+  beforeAll(async () => {
+    const created = await createTestDatabase('postgres', POOL_SIZE_PER_INSTANCE);
+    drop = created.drop;
+    const name = await created.database
+      .schemaOwner()
+      .query<{ name: string }>('SELECT current_database() AS name');
+    const caps = { reservationCustomerUnitsPerProductMax: UNITS_PER_PRODUCT_MAX };
+    instances = [await startTestApp('postgres', created.database, caps)];
+    // Each further instance has a pool of its own, as another process would.
+    for (let index = 1; index < INSTANCES; index += 1) {
+      const pool = new PgDatabase({
+        connectionString: withDatabaseName(postgresAdminUrl(), name.rows[0]?.name as string),
+        poolSizeMax: POOL_SIZE_PER_INSTANCE,
+        statementTimeoutMs: 30_000,
+        connectionTimeoutMs: 10_000,
+        applicationName: `omnistock-test-instance-${index}`,
+      });
+      extraPools.push(pool);
+      instances.push(await startTestApp('postgres', pool, caps));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const instance of instances) await instance.app.close();
+    for (const pool of extraPools) await pool.close();
+    await drop?.();
+  });
+
+  beforeEach(async () => {
+    await resetTenantData((instances[0] as TestApp).db);
+  });
+
+  const instance = (index: number) => instances[index % INSTANCES] as TestApp;
+  const owner = () => (instances[0] as TestApp).db.schemaOwner();
+
+  async function levelRow(productId: string, storeId: string) {
+    const result = await owner().query<{ quantity: number; reserved: number }>(
+      'SELECT quantity, reserved FROM stock_levels WHERE product_id = $1 AND store_id = $2',
+      [productId, storeId],
+    );
+    return result.rows[0];
+  }
+
+  it('shares out mixed quantities over several levels exactly, in batches, from every instance', async () => {
+    const first = instance(0);
+    const stores = [await first.createStore('COAL-A'), await first.createStore('COAL-B')];
+    const products = [await first.createProduct(), await first.createProduct()];
+    const levels = products.flatMap((product) =>
+      stores.map((store) => ({ productId: product.id as string, storeId: store })),
+    );
+    const stock = [37, 11, 23, 5];
+    for (const [index, level] of levels.entries())
+      await first.stock(level.productId, level.storeId, stock[index] as number);
+
+    // The hot level (index 0) gets half of the requests; quantities 1–3 so refusals leave remainders.
+    const requests = Array.from({ length: 240 }, (_, index) => {
+      const level = levels[index % 2 === 0 ? 0 : 1 + (index % 3)] as (typeof levels)[number];
+      return { ...level, quantity: 1 + (index % 3), customerId: `shopper-${index}` };
+    });
+    const responses = await Promise.all(
+      requests.map((request, index) =>
+        instance(index).request('POST', '/api/v1/reservations', {
+          body: {
+            product_id: request.productId,
+            store_id: request.storeId,
+            quantity: request.quantity,
+            customer_id: request.customerId,
+          },
+          headers: { 'x-correlation-id': `coalesced-${index}` },
+        }),
+      ),
+    );
+
+    const grantedByLevel = new Map<string, number>();
+    const smallestRefusedByLevel = new Map<string, number>();
+    responses.forEach((response, index) => {
+      const request = requests[index] as (typeof requests)[number];
+      const key = `${request.productId}:${request.storeId}`;
+      const label = describeResponse(`reserve ${request.quantity} of ${key}`, response);
+      expect([201, 409], label).toContain(response.status);
+      if (response.status === 201) {
+        expect(response.body, label).toMatchObject({
+          product_id: request.productId,
+          store_id: request.storeId,
+          quantity: request.quantity,
+          customer_id: request.customerId,
+          status: 'PENDING',
+        });
+        grantedByLevel.set(key, (grantedByLevel.get(key) ?? 0) + request.quantity);
+        return;
+      }
+      // Refused for stock only, and told what was left when its turn came: less than it asked.
+      expect(response.body, label).toMatchObject({ code: 'INSUFFICIENT_STOCK', requested: request.quantity });
+      expect(response.body.available, label).toBeLessThan(request.quantity);
+      smallestRefusedByLevel.set(key, Math.min(smallestRefusedByLevel.get(key) ?? 3, request.quantity));
+    });
+
+    for (const [index, level] of levels.entries()) {
+      const key = `${level.productId}:${level.storeId}`;
+      const granted = grantedByLevel.get(key) ?? 0;
+      const row = await levelRow(level.productId, level.storeId);
+      expect(row, key).toEqual({ quantity: stock[index], reserved: granted });
+      // Nothing gave stock back: once a request was refused, what was left stayed below it.
+      const smallestRefused = smallestRefusedByLevel.get(key);
+      if (smallestRefused !== undefined)
+        expect((stock[index] as number) - granted, key).toBeLessThan(smallestRefused);
+    }
+    const pending = await owner().query<{ units: number; count: number }>(
+      `SELECT COALESCE(sum(quantity), 0)::int AS units, count(*)::int AS count FROM reservations WHERE status = 'PENDING'`,
+    );
+    const created = responses.filter((response) => response.status === 201);
+    expect(pending.rows[0]).toEqual({
+      units: [...grantedByLevel.values()].reduce((sum, units) => sum + units, 0),
+      count: created.length,
+    });
+
+    // One reservation.created per reservation, each carrying its own request's correlation id;
+    // the level's stock.updated events are fewer than the reservations: they were batched.
+    const events = await owner().query<{ type: string; correlation: string; reservation: string | null }>(
+      `SELECT event_type AS type, envelope->>'correlationid' AS correlation,
+              envelope->'data'->>'reservation_id' AS reservation
+         FROM outbox_events WHERE event_type IN ('reservation.created', 'stock.updated')
+          AND envelope->'data'->>'reason' IS DISTINCT FROM 'INITIAL'`,
+    );
+    const createdEvents = events.rows.filter((event) => event.type === 'reservation.created');
+    expect(new Map(createdEvents.map((event) => [event.reservation, event.correlation]))).toEqual(
+      new Map(
+        responses.flatMap((response, index) =>
+          response.status === 201 ? [[response.body.reservation_id, `coalesced-${index}`]] : [],
+        ),
+      ),
+    );
+    const reservedUpdates = await owner().query<{ count: number }>(
+      `SELECT count(*)::int AS count FROM outbox_events
+        WHERE event_type = 'stock.updated' AND envelope->'data'->>'reason' = 'RESERVED'`,
+    );
+    expect(reservedUpdates.rows[0]?.count).toBeGreaterThan(0);
+    expect(reservedUpdates.rows[0]?.count).toBeLessThan(created.length);
+    expect(await findInvariantViolations(owner())).toEqual([]);
+  });
+
+  it("holds one customer's concurrent requests to the cap even when they share a batch", async () => {
+    const first = instance(0);
+    const store = await first.createStore('COAL-CAP');
+    const product = await first.createProduct();
+    await first.stock(product.id, store, 100);
+
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        instance(index).request('POST', '/api/v1/reservations', {
+          body: { product_id: product.id, store_id: store, quantity: 1, customer_id: 'greedy' },
+        }),
+      ),
+    );
+    const granted = responses.filter((response) => response.status === 201);
+    const capped = responses.filter((response) => response.status !== 201);
+    expect(granted).toHaveLength(UNITS_PER_PRODUCT_MAX);
+    for (const response of capped)
+      expect(response.body.code, describeResponse('capped', response)).toBe('CUSTOMER_UNITS_LIMIT_EXCEEDED');
+    expect(await levelRow(product.id, store)).toEqual({ quantity: 100, reserved: UNITS_PER_PRODUCT_MAX });
+  });
+
+  it('answers a request for a level that does not exist 404 without failing its batch', async () => {
+    const first = instance(0);
+    const store = await first.createStore('COAL-404');
+    const product = await first.createProduct();
+    const unstocked = await first.createProduct();
+    await first.stock(product.id, store, 10);
+
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        first.request('POST', '/api/v1/reservations', {
+          body: {
+            product_id: index % 4 === 0 ? unstocked.id : product.id,
+            store_id: store,
+            quantity: 1,
+            customer_id: `mixed-${index}`,
+          },
+        }),
+      ),
+    );
+    responses.forEach((response, index) => {
+      const label = describeResponse(`request ${index}`, response);
+      if (index % 4 === 0) expect(response.body.code, label).toBe('STOCK_LEVEL_NOT_FOUND');
+      else expect(response.status, label).toBe(201);
+    });
+    expect(await levelRow(product.id, store)).toEqual({ quantity: 10, reserved: 9 });
+  });
+});
