@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { WebhookDispatcher, WebhookService } from '../../src/modules/webhooks/index.js';
+import { ENABLED_ENDPOINTS_TTL_MS } from '../../src/modules/webhooks/webhook.service.js';
 import { subjectOf } from '../../src/platform/events/broker.js';
+import type { CloudEvent } from '../../src/platform/events/cloud-event.js';
 import { readEventLog } from '../../src/platform/events/outbox-store.js';
 import { describeOnEachDatabase, testSecretBox } from '../support/test-app.js';
 import { loggedEventIds, resetWebhooks, WebhookReceiver, waitUntil } from './webhook-receiver.js';
@@ -340,6 +343,46 @@ describeOnEachDatabase(
       await adjust(levelUrl, 1);
       await allSucceeded(endpoint.id, 2);
       expect(target.requests.map((received) => received.id)).toEqual(await loggedEventIds(db, 'stock.'));
+    });
+
+    it("sees its own endpoint changes at once and another instance's within the endpoints' TTL", async () => {
+      const { db } = harness();
+      const other = new WebhookService(db, { allowPrivateTargets: true, secretBox: testSecretBox() });
+      const event = (type: string) => {
+        const id = randomUUID();
+        const envelope: CloudEvent = {
+          specversion: '1.0',
+          id,
+          source: '/omnistock',
+          type,
+          subject: 'stock/p/s',
+          time: new Date().toISOString(),
+          datacontenttype: 'application/json',
+          tenantid: 'default',
+          correlationid: id,
+          data: { store_id: 'ANY' },
+        };
+        return { id, type, sequence: 1, envelope };
+      };
+      // The other instance has just matched an event of the tenant: it knows of no endpoint.
+      expect(await other.acceptEvent(event('stock.updated'))).toBe(0);
+      const target = await receiver();
+      const endpoint = await register(target.url, { event_types: ['stock.updated'] });
+      const started = Date.now();
+      let seenByOther = 0;
+      while (seenByOther === 0) {
+        seenByOther = await other.acceptEvent(event('stock.updated'));
+        if (seenByOther === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(Date.now() - started).toBeLessThan(ENABLED_ENDPOINTS_TTL_MS + 1_000);
+      // A change the instance makes itself applies to the very next event it matches.
+      await other.update(
+        { tenantId: 'default', principal: null, requestId: 'cache-test', correlationId: 'cache-test' },
+        endpoint.id,
+        undefined,
+        { enabled: false },
+      );
+      expect(await other.acceptEvent(event('stock.updated'))).toBe(0);
     });
 
     it('shares the queue between the workers of several instances without sending anything twice', async () => {

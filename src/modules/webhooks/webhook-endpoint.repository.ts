@@ -83,6 +83,15 @@ export async function listEndpoints(
   return result.rows;
 }
 
+/** Every enabled endpoint of a tenant, whatever it subscribes to. */
+export async function findEnabledEndpoints(db: Queryable, tenantId: string): Promise<EndpointRow[]> {
+  const result = await db.query<EndpointRow>(
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND enabled`,
+    [tenantId],
+  );
+  return result.rows;
+}
+
 /** Enabled endpoints of a tenant subscribed to `eventType` (or `*`); the store filter is applied by the caller. */
 export async function findSubscribedEndpoints(
   db: Queryable,

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Database } from '../../platform/db/database.js';
 import { recordInInbox } from '../../platform/events/inbox.js';
 import { readEventLog } from '../../platform/events/outbox-store.js';
@@ -22,6 +23,7 @@ import {
   deleteEndpoint,
   type EndpointFields,
   type EndpointRow,
+  findEnabledEndpoints,
   findEndpoint,
   findSubscribedEndpoints,
   insertEndpoint,
@@ -55,6 +57,9 @@ export const REPLAY_DELIVERIES_MAX = 10_000;
 /** Events one replay request reads at most (a `from_time` start is found by reading the log). */
 export const REPLAY_EVENTS_SCANNED_MAX = 100_000;
 const REPLAY_PAGE_SIZE = 500;
+/** How long another instance's endpoint change may go unseen by this instance's consumer. */
+export const ENABLED_ENDPOINTS_TTL_MS = 1_000;
+const ENABLED_ENDPOINTS_TENANTS_MAX = 10_000;
 
 export interface WebhookServiceOptions {
   /** WEBHOOK_ALLOW_PRIVATE_TARGETS: skip the address checks (local receivers, tests). */
@@ -106,6 +111,16 @@ export function toDelivery(row: DeliveryRow): Delivery {
 export class WebhookService {
   readonly #queuedListeners = new Set<() => void>();
   readonly #resolve: HostResolver;
+  /**
+   * Each tenant's enabled endpoints, as the consumer last read them: every event is matched
+   * against them, and reading them per event cost more than the change that caused it. A change
+   * made here is seen at once; one made on another instance within ENABLED_ENDPOINTS_TTL_MS.
+   */
+  readonly #enabledEndpoints = new LRUCache<string, EndpointRow[]>({
+    max: ENABLED_ENDPOINTS_TENANTS_MAX,
+    ttl: ENABLED_ENDPOINTS_TTL_MS,
+    fetchMethod: (tenantId) => findEnabledEndpoints(this.database.forTenant(tenantId), tenantId),
+  });
 
   constructor(
     private readonly database: Database,
@@ -147,6 +162,7 @@ export class WebhookService {
       );
       return created;
     });
+    this.#enabledEndpoints.delete(context.tenantId);
     return { ...toWebhook(row), secret };
   }
 
@@ -195,6 +211,7 @@ export class WebhookService {
       }
       return updated;
     });
+    this.#enabledEndpoints.delete(context.tenantId);
     // Re-enabling releases deliveries that waited meanwhile.
     if (patch.enabled === true) this.#announceQueued();
     return secret === undefined ? toWebhook(row) : { ...toWebhook(row), secret };
@@ -204,6 +221,7 @@ export class WebhookService {
     if (!(await deleteEndpoint(this.database.forTenant(context.tenantId), context.tenantId, webhookId))) {
       throw webhookNotFound(webhookId);
     }
+    this.#enabledEndpoints.delete(context.tenantId);
   }
 
   async listDeliveries(
@@ -295,21 +313,21 @@ export class WebhookService {
     return { queued, last_sequence: lastSequence, truncated };
   }
 
-  /**
-   * The consumer's step, one transaction: records the event in the inbox (a redelivered event is
-   * ignored) and queues it for every enabled endpoint of its tenant that wants it.
-   */
   /** Across tenants, how many endpoints' circuits are open (a metric, read when scraped). */
   async openCircuitCount(): Promise<number> {
     return countOpenCircuits(this.database.system('metrics'));
   }
 
+  /**
+   * The consumer's step, one transaction: records the event in the inbox (a redelivered event is
+   * ignored) and queues it for every enabled endpoint of its tenant that wants it.
+   */
   async acceptEvent(event: QueuedEvent): Promise<number> {
     const tenantId = event.envelope.tenantid;
-    // Most events concern no endpoint: one read settles that, without a transaction or an inbox row.
-    // An endpoint created after this read was not subscribed when the event happened.
-    const subscribed = await findSubscribedEndpoints(this.database.forTenant(tenantId), tenantId, event.type);
-    if (!subscribed.some((endpoint) => endpointMatches(endpoint, event.envelope))) return 0;
+    // Most events concern no endpoint: the tenant's endpoints, read at most once a TTL, settle that
+    // without a transaction or an inbox row.
+    const enabled = (await this.#enabledEndpoints.fetch(tenantId)) ?? [];
+    if (!enabled.some((endpoint) => endpointMatches(endpoint, event.envelope))) return 0;
     const queued = await this.database.forTenant(tenantId).transaction(async (tx) => {
       if (!(await recordInInbox(tx, WEBHOOK_CONSUMER_GROUP, event.id))) return 0;
       const endpoints = await findSubscribedEndpoints(tx, tenantId, event.type);
