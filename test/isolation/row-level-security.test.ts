@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_ROLE, type Database, sqlStateOf } from '../../src/platform/db/database.js';
+import { APP_ROLE, type Database, type Queryable, sqlStateOf } from '../../src/platform/db/database.js';
 import { runtimeRole } from '../../src/platform/db/row-security.js';
 import {
   createTestDatabase,
@@ -161,5 +161,39 @@ describe.skipIf(!postgresAvailable())('row-level security on a pooled connection
     const afterRollback = await sessionState();
     expect(afterRollback?.tenant ?? '').toBe('');
     expect(afterRollback?.role).not.toBe(APP_ROLE);
+  });
+
+  it('gives every single statement and transaction exactly its own scope, whatever the connection served before', async () => {
+    const scopeOf = async (view: Queryable) =>
+      (
+        await view.query<{ tenant: string; system: string; role: string }>(
+          `SELECT current_setting('omnistock.tenant_id', true) AS tenant,
+                  current_setting('omnistock.system', true) AS system, current_user AS role`,
+        )
+      ).rows[0];
+    // Single statements run outside a transaction on a connection left in the last one's scope:
+    // each switch must reset every field, or the system scope would widen a tenant's view.
+    expect(await scopeOf(db.system('maintenance'))).toEqual({ tenant: '', system: 'on', role: APP_ROLE });
+    expect(await scopeOf(db.forTenant('tenant-b'))).toEqual({
+      tenant: 'tenant-b',
+      system: '',
+      role: APP_ROLE,
+    });
+    expect(await scopeOf(db.forTenant('tenant-a'))).toEqual({
+      tenant: 'tenant-a',
+      system: '',
+      role: APP_ROLE,
+    });
+    await db.system('maintenance').query('SELECT 1');
+    expect(await db.forTenant('tenant-b').transaction((tx) => scopeOf(tx))).toEqual({
+      tenant: 'tenant-b',
+      system: '',
+      role: APP_ROLE,
+    });
+    // The transaction's scope was local: the connection is back in the session scope it had.
+    expect(await db.system('maintenance').transaction((tx) => scopeOf(tx))).toMatchObject({ system: 'on' });
+    const owner = await scopeOf(db.schemaOwner());
+    expect(owner?.role).not.toBe(APP_ROLE);
+    expect([owner?.tenant, owner?.system]).toEqual(['', '']);
   });
 });

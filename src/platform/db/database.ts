@@ -67,7 +67,8 @@ export type SystemPurpose = (typeof SYSTEM_PURPOSES)[number];
 /**
  * Row-level security (migrations/0005): every transaction of a scope switches to APP_ROLE, which
  * cannot bypass the policies, and sets who it serves transaction-locally, so nothing carries over
- * to the next transaction on a pooled connection. Unset means no tenant: the policies show nothing.
+ * to the next transaction on a pooled connection. Unset or empty means no tenant: the policies show
+ * nothing.
  */
 export const APP_ROLE = 'omnistock_app';
 export const TENANT_SETTING = 'omnistock.tenant_id';
@@ -75,22 +76,35 @@ export const SYSTEM_SETTING = 'omnistock.system';
 /** The tenant id rule of the tenants table; checked again here because the id is inlined in SQL. */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,49}$/;
 
-export type Scope = { kind: 'tenant'; tenantId: string } | { kind: 'system'; purpose: SystemPurpose };
+export type Scope =
+  | { kind: 'tenant'; tenantId: string }
+  | { kind: 'system'; purpose: SystemPurpose }
+  | { kind: 'owner' };
 
 /**
- * The statements that open a scope, sent with BEGIN in one simple-protocol message: binding a
- * transaction to a tenant costs no extra round trip. The tenant id is inlined, so it is validated
- * first; a value that fails is a programming error, never a query.
+ * The statements that put a connection in a scope: the role and both settings, every one of them
+ * explicitly, so that no scope inherits anything from whatever the connection served before.
+ * `transaction`: SET LOCAL, sent with BEGIN in one simple-protocol message, so binding a
+ * transaction to a tenant costs no extra round trip. `session`: for the single statements a
+ * PostgreSQL connection runs outside a transaction (see PgDatabase). The tenant id is inlined, so it
+ * is validated first; a value that fails is a programming error, never a query.
  */
-export function scopeStatements(scope: Scope): string {
-  if (scope.kind === 'system') {
-    if (!(SYSTEM_PURPOSES as readonly string[]).includes(scope.purpose)) {
-      throw new Error(`Unknown system purpose ${scope.purpose}`);
-    }
-    return `SET LOCAL ROLE ${APP_ROLE}; SELECT set_config('${SYSTEM_SETTING}', 'on', true)`;
+export function scopeStatements(scope: Scope, lifetime: 'transaction' | 'session' = 'transaction'): string {
+  const local = lifetime === 'transaction';
+  const setting = (name: string, value: string) => `set_config('${name}', '${value}', ${local})`;
+  const role = (name: string) => `SET ${local ? 'LOCAL ' : ''}ROLE ${name}`;
+  switch (scope.kind) {
+    case 'owner':
+      return `${role('NONE')}; SELECT ${setting(TENANT_SETTING, '')}, ${setting(SYSTEM_SETTING, '')}`;
+    case 'system':
+      if (!(SYSTEM_PURPOSES as readonly string[]).includes(scope.purpose)) {
+        throw new Error(`Unknown system purpose ${scope.purpose}`);
+      }
+      return `${role(APP_ROLE)}; SELECT ${setting(TENANT_SETTING, '')}, ${setting(SYSTEM_SETTING, 'on')}`;
+    case 'tenant':
+      if (!TENANT_ID_PATTERN.test(scope.tenantId)) throw new Error('Invalid tenant id for a database scope');
+      return `${role(APP_ROLE)}; SELECT ${setting(TENANT_SETTING, scope.tenantId)}, ${setting(SYSTEM_SETTING, '')}`;
   }
-  if (!TENANT_ID_PATTERN.test(scope.tenantId)) throw new Error('Invalid tenant id for a database scope');
-  return `SET LOCAL ROLE ${APP_ROLE}; SELECT set_config('${TENANT_SETTING}', '${scope.tenantId}', true)`;
 }
 
 export interface Database {
@@ -115,20 +129,33 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Builds the three views from an adapter's one primitive: a transaction opened with some statements. */
+/** Runs one statement in a scope; an adapter that has no cheaper way runs it as a transaction. */
+export type ScopedStatementRunner = <Row>(
+  scope: Scope,
+  sql: string,
+  params: readonly unknown[] | undefined,
+) => Promise<QueryResult<Row>>;
+
+/**
+ * Builds the three views from an adapter's primitives: a transaction opened in a scope, and
+ * optionally a cheaper single statement in a scope.
+ */
 export function scopedViews(
-  run: <T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>) => Promise<T>,
+  run: <T>(scope: Scope, work: (tx: Transaction) => Promise<T>) => Promise<T>,
+  runStatement: ScopedStatementRunner = (scope, sql, params) => run(scope, (tx) => tx.query(sql, params)),
 ): Pick<Database, 'forTenant' | 'system' | 'schemaOwner'> {
-  const view = (preamble: string | undefined): ScopedDatabase => ({
-    transaction: (work) => run(preamble, work),
-    query<Row>(sql: string, params?: readonly unknown[]) {
-      return run(preamble, (tx) => tx.query<Row>(sql, params));
-    },
-  });
+  const view = (scope: Scope): ScopedDatabase => {
+    // Validates the scope when the view is made, not at its first statement.
+    scopeStatements(scope);
+    return {
+      transaction: (work) => run(scope, work),
+      query: (sql, params) => runStatement(scope, sql, params),
+    };
+  };
   return {
-    forTenant: (tenantId) => view(scopeStatements({ kind: 'tenant', tenantId })),
-    system: (purpose) => view(scopeStatements({ kind: 'system', purpose })),
-    schemaOwner: () => view(undefined),
+    forTenant: (tenantId) => view({ kind: 'tenant', tenantId }),
+    system: (purpose) => view({ kind: 'system', purpose }),
+    schemaOwner: () => view({ kind: 'owner' }),
   };
 }
 

@@ -4,10 +4,13 @@ import {
   assertChannelName,
   type Database,
   isConnectivityError,
+  type QueryResult,
   runAfterCommit,
+  type Scope,
   type ScopedDatabase,
   type SystemPurpose,
   scopedViews,
+  scopeStatements,
   type Transaction,
 } from './database.js';
 
@@ -33,12 +36,25 @@ export interface PgDatabaseOptions {
   applicationName: string;
 }
 
-/** PostgreSQL through pg.Pool: real concurrency, one pooled connection per transaction. */
+/**
+ * PostgreSQL through pg.Pool: real concurrency, one pooled connection per transaction.
+ *
+ * A single statement of a view (`forTenant(t).query(…)`) is not wrapped in a transaction of its own,
+ * which would cost BEGIN and COMMIT round trips around it: it runs in autocommit on a connection
+ * whose session is already in the view's scope. Each pooled connection remembers the session scope
+ * it was last given (`#sessionScopes`) and is given another, all fields explicitly, only when a
+ * statement of another scope takes it; transactions override it locally (SET LOCAL) and leave it
+ * as it was. A connection that fails is destroyed with what it remembered.
+ */
 export class PgDatabase implements Database {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #options: PgDatabaseOptions;
-  readonly #views = scopedViews((preamble, work) => this.#transaction(preamble, work));
+  readonly #sessionScopes = new WeakMap<pg.PoolClient, string>();
+  readonly #views = scopedViews(
+    (scope, work) => this.#transaction(scope, work),
+    (scope, sql, params) => this.#statement(scope, sql, params),
+  );
 
   constructor(options: PgDatabaseOptions) {
     this.#options = options;
@@ -73,13 +89,38 @@ export class PgDatabase implements Database {
     return this.#views.schemaOwner();
   }
 
-  async #transaction<T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #statement<Row>(
+    scope: Scope,
+    sql: string,
+    params: readonly unknown[] | undefined,
+  ): Promise<QueryResult<Row>> {
+    const client = await this.#pool.connect();
+    let connectionBroken = false;
+    try {
+      const sessionScope = scopeStatements(scope, 'session');
+      if (this.#sessionScopes.get(client) !== sessionScope) {
+        // Forgotten first: should the switch fail half way, the connection is in no known scope.
+        this.#sessionScopes.delete(client);
+        await client.query(sessionScope);
+        this.#sessionScopes.set(client, sessionScope);
+      }
+      const result = await client.query(sql, (params ?? []) as unknown[]);
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    } catch (error) {
+      connectionBroken = isConnectivityError(error);
+      throw error;
+    } finally {
+      client.release(connectionBroken);
+    }
+  }
+
+  async #transaction<T>(scope: Scope, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
     const committed: (() => void)[] = [];
     try {
       // One message, one round trip: BEGIN and the scope travel together (simple protocol).
-      await client.query(preamble === undefined ? 'BEGIN' : `BEGIN; ${preamble}`);
+      await client.query(`BEGIN; ${scopeStatements(scope)}`);
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           const result = await client.query(sql, params as unknown[]);

@@ -7,6 +7,7 @@ import {
   type ScopedDatabase,
   type SystemPurpose,
   scopedViews,
+  scopeStatements,
   type Transaction,
 } from './database.js';
 
@@ -29,7 +30,7 @@ function toQueryResult<Row>(result: Results<Row>): QueryResult<Row> {
 export class PgliteDatabase implements Database {
   readonly kind = 'pglite' as const;
   readonly #db: PGlite;
-  readonly #views = scopedViews((preamble, work) => this.#transaction(preamble, work));
+  readonly #views = scopedViews((scope, work) => this.#transaction(scopeStatements(scope), work));
 
   private constructor(db: PGlite) {
     this.#db = db;
@@ -59,10 +60,10 @@ export class PgliteDatabase implements Database {
     return this.#views.schemaOwner();
   }
 
-  async #transaction<T>(preamble: string | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #transaction<T>(preamble: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const committed: (() => void)[] = [];
     const value = await this.#db.transaction(async (transaction) => {
-      if (preamble !== undefined) await transaction.exec(preamble);
+      await transaction.exec(preamble);
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));
