@@ -73,11 +73,13 @@ function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[]
               const confirmed =
                 draw < READ_SHARE + RESERVE_AND_CONFIRM_SHARE / 2 ? undefined : pending.shift();
               if (confirmed === undefined) return { ...request, ...reserve(level) };
+              // No body, so no content type: an empty body declared JSON is refused 400, and the
+              // load generator's connections stalled on those answers until the run ended.
               return {
                 ...request,
                 method: 'POST',
                 path: `${API}/reservations/${confirmed}/confirm`,
-                headers,
+                headers: { 'x-api-key': apiKey },
               };
             }
             return {
