@@ -181,8 +181,11 @@ export class OutboxRelay {
 
   async #sequenceAll(): Promise<void> {
     for (;;) {
-      const sequenced = await this.#exclusively(SEQUENCER_LOCK_KEY, (db) =>
-        sequencePending(db, this.options.batchSizeMax),
+      // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
+      const sequenced = await sequencePending(
+        this.database.system('outbox-relay'),
+        this.options.batchSizeMax,
+        this.options.exclusivity === 'advisory-lock' ? SEQUENCER_LOCK_KEY : null,
       );
       if (sequenced === undefined) return this.#wakeSoon(this.#sequencer);
       if (sequenced.length > 0) this.options.onSequenced?.(sequenced);

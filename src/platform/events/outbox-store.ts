@@ -23,29 +23,44 @@ export interface OutboxBacklog {
  * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
  * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
  * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
- * sequence preserves per-aggregate order. One statement: this runs after every commit, and round
- * trips are what a loaded machine pays for.
+ * sequence preserves per-aggregate order. One statement, lock included, so that it can run on its
+ * own in autocommit: this runs after every commit, and round trips are what a loaded machine pays
+ * for. With a `lockKey`, only the holder of that advisory lock sequences (the lock lasts as long as
+ * the statement's transaction); the answer is undefined when another process holds it.
  */
-export async function sequencePending(tx: Queryable, batchSizeMax: number): Promise<SequencedEvent[]> {
+export async function sequencePending(
+  db: Queryable,
+  batchSizeMax: number,
+  lockKey: number | null,
+): Promise<SequencedEvent[] | undefined> {
   // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
-  const result = await tx.query<SequencedEvent>(
-    `WITH pending AS (
+  const result = await db.query<SequencedEvent & { acquired: boolean }>(
+    `WITH lock AS (
+       SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
+     ), pending AS (
        SELECT position, row_number() OVER (ORDER BY position) AS rank
-         FROM (SELECT position FROM outbox_events WHERE sequence IS NULL
+         FROM (SELECT position FROM outbox_events WHERE sequence IS NULL AND (SELECT acquired FROM lock)
                 ORDER BY position LIMIT $1 FOR UPDATE) AS locked
      ), head AS (
        UPDATE event_log_head SET last_sequence = last_sequence + (SELECT count(*) FROM pending)
         WHERE EXISTS (SELECT 1 FROM pending)
         RETURNING last_sequence - (SELECT count(*) FROM pending) AS before,
                   pg_notify('${EVENT_LOG_CHANNEL}', last_sequence::text)
+     ), sequenced AS (
+       UPDATE outbox_events AS o SET sequence = head.before + pending.rank
+         FROM pending, head
+        WHERE o.position = pending.position
+       RETURNING o.id, o.tenant_id, o.sequence, o.envelope
      )
-     UPDATE outbox_events AS o SET sequence = head.before + pending.rank
-       FROM pending, head
-      WHERE o.position = pending.position
-     RETURNING o.id, o.tenant_id, o.sequence, o.envelope`,
-    [batchSizeMax],
+     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM sequenced
+     UNION ALL
+     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
+    [batchSizeMax, lockKey],
   );
-  return result.rows.sort((left, right) => Number(left.sequence) - Number(right.sequence));
+  if (result.rows.some((row) => !row.acquired)) return undefined;
+  return result.rows
+    .map(({ acquired: _acquired, ...event }) => event)
+    .sort((left, right) => Number(left.sequence) - Number(right.sequence));
 }
 
 /** The oldest sequenced events no broker has acknowledged yet, in sequence order. */
