@@ -24,6 +24,13 @@ describeOnEachDatabase(
       expect(response.headers['referrer-policy']).toBe('no-referrer');
       expect(response.headers['x-powered-by']).toBeUndefined();
       expect(response.headers.server).toBeUndefined();
+      // Errors and unknown routes carry them too.
+      for (const url of ['/api/v1/products/00000000-0000-4000-8000-000000000000', '/no-such-route']) {
+        const refused = await harness().request('GET', url);
+        expect(refused.status, url).toBe(404);
+        expect(refused.headers['content-security-policy'], url).toContain("default-src 'none'");
+        expect(refused.headers['x-content-type-options'], url).toBe('nosniff');
+      }
     });
 
     it('API8: marks responses to authenticated requests Cache-Control: no-store, errors included', async () => {
