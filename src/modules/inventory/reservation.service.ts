@@ -47,10 +47,12 @@ import {
   listOfLevel,
   listPendingOfStore,
   lockCustomers,
+  type NewReservation,
   nextPendingExpiryOfTenant,
   pendingHoldsOfCustomers,
   type ReservationRow,
   type ReservationStatus,
+  reserveOnLevelAndInsert,
   updateReservationStatus,
 } from './reservation.repository.js';
 import {
@@ -238,24 +240,13 @@ export class ReservationService {
     await lockCustomers(tx, tenantId, customerIds);
     const held = heldByCustomer(await pendingHoldsOfCustomers(tx, tenantId, customerIds));
     const levels = levelsOf(requests).sort(compareLevelKeys);
-    const { allocation, reservedLevels } = await this.#allocate(tx, tenantId, requests, levels, held);
-
-    const granted = batch.flatMap((pending, index) =>
-      allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
+    const { allocation, granted, reservedLevels, rows } = await this.#reserve(
+      tx,
+      tenantId,
+      batch,
+      levels,
+      held,
     );
-    const rows =
-      granted.length === 0
-        ? []
-        : await insertReservations(
-            tx,
-            tenantId,
-            granted.map(({ pending, id }) => ({
-              id,
-              ...pending.request,
-              ttlSeconds: pending.ttlSeconds,
-              batchId: null,
-            })),
-          );
     const rowById = new Map(rows.map((row) => [row.id, row]));
     const grantedByLevel = groupBy(granted, ({ pending }) => levelKeyOf(pending.request));
     const levelChanges = reservedLevels.map((after): LevelChange => {
@@ -293,27 +284,43 @@ export class ReservationService {
     });
   }
 
-  /** Who gets stock, and the levels as they are after reserving it. */
-  async #allocate(
+  /**
+   * Who gets stock, the levels as they are after reserving it, and the reservation rows. A batch on
+   * one level first assumes the stock is there: one statement reserves the total of what passed the
+   * caps and inserts the reservations, or, when the level does not have it, writes nothing.
+   */
+  async #reserve(
     tx: Transaction,
     tenantId: string,
-    requests: readonly RequestedReservation[],
+    batch: readonly PendingReservation[],
     levels: readonly RequestedReservation[],
     held: ReadonlyMap<string, HeldByCustomer>,
-  ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] }> {
+  ): Promise<{
+    allocation: BatchAllocation;
+    granted: Granted[];
+    reservedLevels: StockLevelRow[];
+    rows: ReservationRow[];
+  }> {
+    const requests = batch.map((pending) => pending.request);
     const only = levels.length === 1 ? levels[0] : undefined;
     if (only !== undefined) {
-      // Optimistic: assume the stock is there and let one conditional UPDATE say whether it is.
       const optimistic = allocateReservations(
         requests,
         new Map([[levelKeyOf(only), Number.POSITIVE_INFINITY]]),
         held,
         this.policy,
       );
+      const granted = grantedOf(batch, optimistic);
       const units = optimistic.unitsByLevel.get(levelKeyOf(only));
-      if (units === undefined) return { allocation: optimistic, reservedLevels: [] };
-      const reserved = await reserveOnLevels(tx, tenantId, [{ ...only, units }]);
-      if (reserved.length === 1) return { allocation: optimistic, reservedLevels: reserved };
+      if (units === undefined) return { allocation: optimistic, granted, reservedLevels: [], rows: [] };
+      const done = await reserveOnLevelAndInsert(
+        tx,
+        tenantId,
+        { ...only, units },
+        granted.map(newReservationOf),
+      );
+      if (done !== undefined)
+        return { allocation: optimistic, granted, reservedLevels: [done.level], rows: done.reservations };
     }
     const locked = await lockLevels(tx, tenantId, levels);
     const available = new Map(
@@ -332,7 +339,10 @@ export class ReservationService {
     const reservedLevels = toReserve.length === 0 ? [] : await reserveOnLevels(tx, tenantId, toReserve);
     if (reservedLevels.length !== toReserve.length)
       throw new Error('A level locked for a reservation batch changed under its lock');
-    return { allocation, reservedLevels };
+    const granted = grantedOf(batch, allocation);
+    const rows =
+      granted.length === 0 ? [] : await insertReservations(tx, tenantId, granted.map(newReservationOf));
+    return { allocation, granted, reservedLevels, rows };
   }
 
   /** All lines or none: a checkout never holds half a basket. 409 names every line that cannot be met. */
@@ -706,4 +716,20 @@ function refusalOf(request: RequestedReservation, allocation: Allocation | undef
     default:
       throw new Error(`No refusal for a ${allocation?.kind ?? 'missing'} allocation`);
   }
+}
+
+/** A request the batch grants, with the id of the reservation it gets. */
+interface Granted {
+  pending: PendingReservation;
+  id: string;
+}
+
+function grantedOf(batch: readonly PendingReservation[], allocation: BatchAllocation): Granted[] {
+  return batch.flatMap((pending, index) =>
+    allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
+  );
+}
+
+function newReservationOf({ pending, id }: Granted): NewReservation {
+  return { id, ...pending.request, ttlSeconds: pending.ttlSeconds, batchId: null };
 }
