@@ -1,16 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/platform/db/database.js';
-import { PgDatabase } from '../../src/platform/db/pg-database.js';
+import { type InstancesOnOneDatabase, startInstancesOnOneDatabase } from '../support/instances.js';
 import { findInvariantViolations } from '../support/invariants.js';
-import { postgresAdminUrl, withDatabaseName } from '../support/postgres.js';
-import {
-  createTestDatabase,
-  postgresAvailable,
-  resetTenantData,
-  startTestApp,
-  type TestApp,
-  type TestResponse,
-} from '../support/test-app.js';
+import { postgresAvailable, resetTenantData, type TestApp, type TestResponse } from '../support/test-app.js';
 
 /**
  * The coalesced reservation path under real concurrency: three service instances, each with its
@@ -28,37 +19,17 @@ function describeResponse(label: string, response: TestResponse): string {
 }
 
 describe.skipIf(!postgresAvailable())('coalesced reservations on several instances [postgres]', () => {
-  let drop: (() => Promise<void>) | undefined;
-  const extraPools: Database[] = [];
+  let started: InstancesOnOneDatabase | undefined;
   let instances: TestApp[] = [];
 
   beforeAll(async () => {
-    const created = await createTestDatabase('postgres', POOL_SIZE_PER_INSTANCE);
-    drop = created.drop;
-    const name = await created.database
-      .schemaOwner()
-      .query<{ name: string }>('SELECT current_database() AS name');
-    const caps = { reservationCustomerUnitsPerProductMax: UNITS_PER_PRODUCT_MAX };
-    instances = [await startTestApp('postgres', created.database, caps)];
-    // Each further instance has a pool of its own, as another process would.
-    for (let index = 1; index < INSTANCES; index += 1) {
-      const pool = new PgDatabase({
-        connectionString: withDatabaseName(postgresAdminUrl(), name.rows[0]?.name as string),
-        poolSizeMax: POOL_SIZE_PER_INSTANCE,
-        statementTimeoutMs: 30_000,
-        connectionTimeoutMs: 10_000,
-        applicationName: `omnistock-test-instance-${index}`,
-      });
-      extraPools.push(pool);
-      instances.push(await startTestApp('postgres', pool, caps));
-    }
+    started = await startInstancesOnOneDatabase(INSTANCES, POOL_SIZE_PER_INSTANCE, {
+      reservationCustomerUnitsPerProductMax: UNITS_PER_PRODUCT_MAX,
+    });
+    instances = started.instances;
   }, 60_000);
 
-  afterAll(async () => {
-    for (const instance of instances) await instance.app.close();
-    for (const pool of extraPools) await pool.close();
-    await drop?.();
-  });
+  afterAll(async () => started?.close());
 
   beforeEach(async () => {
     await resetTenantData((instances[0] as TestApp).db);

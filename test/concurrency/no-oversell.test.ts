@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/platform/db/database.js';
-import { PgDatabase } from '../../src/platform/db/pg-database.js';
+import { type InstancesOnOneDatabase, startInstancesOnOneDatabase } from '../support/instances.js';
 import { findInvariantViolations } from '../support/invariants.js';
-import { postgresAdminUrl, withDatabaseName } from '../support/postgres.js';
 import {
-  createTestDatabase,
   describeOnEachDatabase,
   postgresAvailable,
   resetTenantData,
-  startTestApp,
   type TestApp,
   type TestResponse,
 } from '../support/test-app.js';
@@ -356,35 +352,15 @@ describeOnEachDatabase('concurrent stock writes never oversell', (harness) => {
 
 describe.skipIf(!postgresAvailable())('several app instances on one PostgreSQL database [postgres]', () => {
   const POOL_SIZE_PER_INSTANCE = 10;
-  let drop: (() => Promise<void>) | undefined;
-  let secondDatabase: Database | undefined;
+  let started: InstancesOnOneDatabase | undefined;
   let instances: TestApp[] = [];
 
   beforeAll(async () => {
-    const created = await createTestDatabase('postgres', POOL_SIZE_PER_INSTANCE);
-    drop = created.drop;
-    // Each instance gets its own pool, as two processes would: open a second one on the same database.
-    const name = await created.database
-      .schemaOwner()
-      .query<{ name: string }>('SELECT current_database() AS name');
-    secondDatabase = new PgDatabase({
-      connectionString: withDatabaseName(postgresAdminUrl(), name.rows[0]?.name as string),
-      poolSizeMax: POOL_SIZE_PER_INSTANCE,
-      statementTimeoutMs: 30_000,
-      connectionTimeoutMs: 10_000,
-      applicationName: 'omnistock-test-second-instance',
-    });
-    instances = [
-      await startTestApp('postgres', created.database),
-      await startTestApp('postgres', secondDatabase),
-    ];
+    started = await startInstancesOnOneDatabase(2, POOL_SIZE_PER_INSTANCE);
+    instances = started.instances;
   });
 
-  afterAll(async () => {
-    for (const instance of instances) await instance.app.close();
-    await secondDatabase?.close();
-    await drop?.();
-  });
+  afterAll(async () => started?.close());
 
   beforeEach(async () => {
     await resetTenantData((instances[0] as TestApp).db);
