@@ -1,16 +1,7 @@
 import { startBareRoute } from '../support/bare-route.js';
 import type { DatabaseKind } from '../support/database.js';
 import { runLoad } from '../support/load.js';
-import type { LoadProfile } from '../support/load-protocol.js';
-import {
-  atLeast,
-  below,
-  CLIENTS,
-  LOAD_SECONDS,
-  ratio,
-  type ScenarioResult,
-  WARM_UP_SECONDS,
-} from '../support/scenario.js';
+import { atLeast, below, loadJob, ratio, type ScenarioResult } from '../support/scenario.js';
 
 import { BENCH_ADMIN_KEY } from '../support/service.js';
 import { startServiceProcess } from '../support/service-process.js';
@@ -30,19 +21,11 @@ export async function availability(kind: DatabaseKind): Promise<ScenarioResult> 
   try {
     const service = await startServiceProcess(database);
     const seeded = seeds.availability;
-    const job = (url: string, profile: LoadProfile) => ({
-      url,
-      api_key: BENCH_ADMIN_KEY,
-      connections: CLIENTS,
-      warm_up_seconds: WARM_UP_SECONDS,
-      duration_seconds: LOAD_SECONDS,
-      profile,
-    });
     let measured: Awaited<ReturnType<typeof runLoad>>;
     try {
       await fillCache(service.url, seeded.product_ids);
       measured = await runLoad(
-        job(service.url, { kind: 'availability', product_ids: seeded.product_ids }),
+        loadJob(service.url, { kind: 'availability', product_ids: seeded.product_ids }),
         service.pid,
       );
     } finally {
@@ -51,7 +34,7 @@ export async function availability(kind: DatabaseKind): Promise<ScenarioResult> 
     const bare = await startBareRoute();
     let ceiling: Awaited<ReturnType<typeof runLoad>>;
     try {
-      ceiling = await runLoad(job(bare.url, { kind: 'bare' }), bare.pid);
+      ceiling = await runLoad(loadJob(bare.url, { kind: 'bare' }), bare.pid);
     } finally {
       await bare.stop();
     }

@@ -1,8 +1,6 @@
 import type { DatabaseKind } from '../support/database.js';
 import { runLoad } from '../support/load.js';
-import { atLeast, below, LOAD_SECONDS, type ScenarioResult, WARM_UP_SECONDS } from '../support/scenario.js';
-
-import { BENCH_ADMIN_KEY } from '../support/service.js';
+import { atLeast, below, loadJob, type ScenarioResult } from '../support/scenario.js';
 import { startServiceProcess } from '../support/service-process.js';
 import { benchDatabase } from '../support/template.js';
 
@@ -27,15 +25,11 @@ export async function mixed(kind: DatabaseKind): Promise<ScenarioResult> {
     let measured: Awaited<ReturnType<typeof runLoad>>;
     try {
       measured = await runLoad(
-        {
-          url: service.url,
-          api_key: BENCH_ADMIN_KEY,
-          connections: CONNECTIONS,
-          warm_up_seconds: WARM_UP_SECONDS,
-          duration_seconds: LOAD_SECONDS,
-          overall_rate: REQUESTS_PER_SECOND,
-          profile: { kind: 'mixed', levels: seeded.levels },
-        },
+        loadJob(
+          service.url,
+          { kind: 'mixed', levels: seeded.levels },
+          { connections: CONNECTIONS, overall_rate: REQUESTS_PER_SECOND },
+        ),
         service.pid,
       );
     } finally {

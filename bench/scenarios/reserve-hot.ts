@@ -3,9 +3,11 @@ import { runLoad } from '../support/load.js';
 import type { Level } from '../support/load-protocol.js';
 import {
   atLeast,
+  bareUpdateCeiling,
   below,
   CLIENTS,
   LOAD_SECONDS,
+  loadJob,
   ratio,
   type ScenarioResult,
   WARM_UP_SECONDS,
@@ -48,14 +50,12 @@ export async function reserveHot(
     const service = await startServiceProcess(database);
     const seeded = seeds.hot;
     const [warmLevel, hotLevel] = seeded.levels as [Level, Level];
-    const reserveJob = (level: Level, seconds: number) => ({
-      url: service.url,
-      api_key: BENCH_ADMIN_KEY,
-      connections: CLIENTS,
-      warm_up_seconds: 0,
-      duration_seconds: seconds,
-      profile: { kind: 'reserve' as const, levels: [level] },
-    });
+    const reserveJob = (level: Level, seconds: number) =>
+      loadJob(
+        service.url,
+        { kind: 'reserve', levels: [level] },
+        { warm_up_seconds: 0, duration_seconds: seconds },
+      );
     let stock: number;
     let measured: Awaited<ReturnType<typeof runLoad>>;
     let apiLevel: LevelRow;
@@ -127,12 +127,7 @@ export async function reserveHot(
       load: measured.run,
       service: measured.target,
       per_second: perSecond,
-      ceiling: {
-        name: 'bare-update',
-        per_second: bare.transactions_per_second,
-        p99_ms: bare.latency.p99_ms,
-        run: bare,
-      },
+      ceiling: bareUpdateCeiling(bare),
       ...(baseline === undefined ? {} : { baseline }),
       ratios: {
         'reservations/s ÷ bare UPDATE tx/s': overBare,

@@ -2,14 +2,14 @@ import type { DatabaseKind } from '../support/database.js';
 import { runLoad } from '../support/load.js';
 import {
   atLeast,
+  bareUpdateCeiling,
   CLIENTS,
   LOAD_SECONDS,
+  loadJob,
   ratio,
   type ScenarioResult,
-  WARM_UP_SECONDS,
 } from '../support/scenario.js';
 import { BENCH_TENANT } from '../support/seed.js';
-import { BENCH_ADMIN_KEY } from '../support/service.js';
 import { startServiceProcess } from '../support/service-process.js';
 import { runSqlLoad } from '../support/sql-load.js';
 import { benchDatabase } from '../support/template.js';
@@ -27,17 +27,7 @@ export async function reserveSpread(kind: DatabaseKind): Promise<ScenarioResult>
     const seeded = seeds.spread;
     let measured: Awaited<ReturnType<typeof runLoad>>;
     try {
-      measured = await runLoad(
-        {
-          url: service.url,
-          api_key: BENCH_ADMIN_KEY,
-          connections: CLIENTS,
-          warm_up_seconds: WARM_UP_SECONDS,
-          duration_seconds: LOAD_SECONDS,
-          profile: { kind: 'reserve', levels: seeded.levels },
-        },
-        service.pid,
-      );
+      measured = await runLoad(loadJob(service.url, { kind: 'reserve', levels: seeded.levels }), service.pid);
     } finally {
       await service.stop();
     }
@@ -59,12 +49,7 @@ export async function reserveSpread(kind: DatabaseKind): Promise<ScenarioResult>
       load: measured.run,
       service: measured.target,
       per_second: perSecond,
-      ceiling: {
-        name: 'bare-update',
-        per_second: bare.transactions_per_second,
-        p99_ms: bare.latency.p99_ms,
-        run: bare,
-      },
+      ceiling: bareUpdateCeiling(bare),
       ratios: { 'reservations/s ÷ bare UPDATE tx/s': share },
       targets: [
         atLeast('reservations/s ÷ bare UPDATE tx/s', share, RATIO_MINIMUM),

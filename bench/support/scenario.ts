@@ -1,6 +1,7 @@
 import type { DatabaseKind } from './database.js';
-import type { LoadRun } from './load-protocol.js';
+import type { LoadJob, LoadProfile, LoadRun } from './load-protocol.js';
 import type { ProcessUsage } from './process-sampler.js';
+import { BENCH_ADMIN_KEY } from './service.js';
 import type { SqlLoadRun } from './sql-load-protocol.js';
 import { round } from './stats.js';
 
@@ -55,4 +56,25 @@ export function atLeast(name: string, measured: number, minimum: number, unit = 
 
 export function below(name: string, measured: number, maximum: number, unit = ''): Target {
   return { name, target: `< ${maximum}${unit}`, measured: `${measured}${unit}`, met: measured < maximum };
+}
+
+/**
+ * The load generator's job for an HTTP scenario: the bench's key, CLIENTS connections, the standard
+ * warm-up and duration unless the scenario says otherwise.
+ */
+export function loadJob(url: string, profile: LoadProfile, overrides: Partial<LoadJob> = {}): LoadJob {
+  return {
+    url,
+    api_key: BENCH_ADMIN_KEY,
+    connections: CLIENTS,
+    warm_up_seconds: WARM_UP_SECONDS,
+    duration_seconds: LOAD_SECONDS,
+    profile,
+    ...overrides,
+  };
+}
+
+/** The conditional UPDATE alone, no HTTP and no application code: a write scenario's ceiling. */
+export function bareUpdateCeiling(run: SqlLoadRun): Ceiling {
+  return { name: 'bare-update', per_second: run.transactions_per_second, p99_ms: run.latency.p99_ms, run };
 }

@@ -49,7 +49,7 @@ export class KeyedBatchQueue<Item, Result> {
     });
   }
 
-  /** Keys with a batch running: for tests and shutdown. */
+  /** Keys with a batch running (a key leaves once its last batch is done). */
   get busyKeys(): number {
     return this.#lanes.size;
   }

@@ -1,5 +1,4 @@
 import type { Queryable } from '../../platform/db/database.js';
-import type { StockLevelRow } from './stock.repository.js';
 
 export type ReservationStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED' | 'EXPIRED';
 
@@ -61,85 +60,6 @@ export async function insertReservations(
     ],
   );
   return result.rows;
-}
-
-/**
- * The fast path of a batch on one level, in one statement: reserves `units` on the level if it is
- * sellable and has them (the conditional UPDATE) and, only then, inserts the reservations. Undefined,
- * with nothing written, when the level does not have them.
- */
-export async function reserveOnLevelAndInsert(
-  db: Queryable,
-  tenantId: string,
-  level: { productId: string; storeId: string; units: number },
-  reservations: readonly NewReservation[],
-): Promise<{ level: StockLevelRow; reservations: ReservationRow[] } | undefined> {
-  const column = <T>(pick: (reservation: NewReservation) => T): T[] => reservations.map(pick);
-  const result = await db.query<ReservationRow & LevelColumns>(
-    `WITH level AS (
-       UPDATE stock_levels
-          SET reserved = reserved + $4, version = version + 1, updated_at = now()
-        WHERE tenant_id = $1 AND product_id = $2 AND store_id = $3 AND sellable AND quantity - reserved >= $4
-        RETURNING product_id, store_id, quantity, reserved, low_stock_threshold, sellable, version, updated_at
-     ), inserted AS (
-       INSERT INTO reservations (tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at)
-       SELECT $1, row.id, $2, $3, row.customer_id, row.quantity, 'PENDING', NULL,
-              now() + make_interval(secs => row.ttl_seconds)
-         FROM unnest($5::uuid[], $6::text[], $7::integer[], $8::integer[])
-           AS row(id, customer_id, quantity, ttl_seconds)
-        WHERE EXISTS (SELECT 1 FROM level)
-       RETURNING ${RESERVATION_COLUMNS}
-     )
-     SELECT inserted.*, level.quantity AS level_quantity, level.reserved AS level_reserved,
-            level.low_stock_threshold AS level_low_stock_threshold, level.sellable AS level_sellable,
-            level.version AS level_version, level.updated_at AS level_updated_at
-       FROM inserted CROSS JOIN level`,
-    [
-      tenantId,
-      level.productId,
-      level.storeId,
-      level.units,
-      column((reservation) => reservation.id),
-      column((reservation) => reservation.customerId),
-      column((reservation) => reservation.quantity),
-      column((reservation) => reservation.ttlSeconds),
-    ],
-  );
-  const first = result.rows[0];
-  if (first === undefined) return undefined;
-  return {
-    level: {
-      product_id: first.product_id,
-      store_id: first.store_id,
-      quantity: first.level_quantity,
-      reserved: first.level_reserved,
-      low_stock_threshold: first.level_low_stock_threshold,
-      sellable: first.level_sellable,
-      version: first.level_version,
-      updated_at: first.level_updated_at,
-    },
-    reservations: result.rows.map(
-      ({
-        level_quantity: _quantity,
-        level_reserved: _reserved,
-        level_low_stock_threshold: _threshold,
-        level_sellable: _sellable,
-        level_version: _version,
-        level_updated_at: _updatedAt,
-        ...reservation
-      }) => reservation,
-    ),
-  };
-}
-
-/** The level's columns as reserveOnLevelAndInsert returns them beside each reservation. */
-interface LevelColumns {
-  level_quantity: number;
-  level_reserved: number;
-  level_low_stock_threshold: number;
-  level_sellable: boolean;
-  level_version: number;
-  level_updated_at: Date;
 }
 
 export async function findReservation(

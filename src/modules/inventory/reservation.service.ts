@@ -47,12 +47,10 @@ import {
   listOfLevel,
   listPendingOfStore,
   lockCustomers,
-  type NewReservation,
   nextPendingExpiryOfTenant,
   pendingHoldsOfCustomers,
   type ReservationRow,
   type ReservationStatus,
-  reserveOnLevelAndInsert,
   updateReservationStatus,
 } from './reservation.repository.js';
 import {
@@ -286,8 +284,9 @@ export class ReservationService {
 
   /**
    * Who gets stock, the levels as they are after reserving it, and the reservation rows. A batch on
-   * one level first assumes the stock is there: one statement reserves the total of what passed the
-   * caps and inserts the reservations, or, when the level does not have it, writes nothing.
+   * one level first assumes the stock is there and lets one conditional UPDATE of the total that
+   * passed the caps say whether it is; only when it is not (or the batch spans levels) are the
+   * levels locked in key order and shared out request by request.
    */
   async #reserve(
     tx: Transaction,
@@ -302,26 +301,59 @@ export class ReservationService {
     rows: ReservationRow[];
   }> {
     const requests = batch.map((pending) => pending.request);
+    const { allocation, reservedLevels } =
+      (await this.#reserveOptimistically(tx, tenantId, requests, levels, held)) ??
+      (await this.#reserveUnderLock(tx, tenantId, requests, levels, held));
+    const granted = batch.flatMap((pending, index) =>
+      allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
+    );
+    const rows =
+      granted.length === 0
+        ? []
+        : await insertReservations(
+            tx,
+            tenantId,
+            granted.map(({ pending, id }) => ({
+              id,
+              ...pending.request,
+              ttlSeconds: pending.ttlSeconds,
+              batchId: null,
+            })),
+          );
+    return { allocation, granted, reservedLevels, rows };
+  }
+
+  /** One level, stock assumed: undefined when the conditional UPDATE finds it is not there. */
+  async #reserveOptimistically(
+    tx: Transaction,
+    tenantId: string,
+    requests: readonly RequestedReservation[],
+    levels: readonly RequestedReservation[],
+    held: ReadonlyMap<string, HeldByCustomer>,
+  ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] } | undefined> {
     const only = levels.length === 1 ? levels[0] : undefined;
-    if (only !== undefined) {
-      const optimistic = allocateReservations(
-        requests,
-        new Map([[levelKeyOf(only), Number.POSITIVE_INFINITY]]),
-        held,
-        this.policy,
-      );
-      const granted = grantedOf(batch, optimistic);
-      const units = optimistic.unitsByLevel.get(levelKeyOf(only));
-      if (units === undefined) return { allocation: optimistic, granted, reservedLevels: [], rows: [] };
-      const done = await reserveOnLevelAndInsert(
-        tx,
-        tenantId,
-        { ...only, units },
-        granted.map(newReservationOf),
-      );
-      if (done !== undefined)
-        return { allocation: optimistic, granted, reservedLevels: [done.level], rows: done.reservations };
-    }
+    if (only === undefined) return undefined;
+    const key = levelKeyOf(only);
+    const allocation = allocateReservations(
+      requests,
+      new Map([[key, Number.POSITIVE_INFINITY]]),
+      held,
+      this.policy,
+    );
+    const units = allocation.unitsByLevel.get(key);
+    if (units === undefined) return { allocation, reservedLevels: [] };
+    const reservedLevels = await reserveOnLevels(tx, tenantId, [{ ...only, units }]);
+    return reservedLevels.length === 1 ? { allocation, reservedLevels } : undefined;
+  }
+
+  /** Levels locked in key order, the stock shared out request by request, written in one UPDATE. */
+  async #reserveUnderLock(
+    tx: Transaction,
+    tenantId: string,
+    requests: readonly RequestedReservation[],
+    levels: readonly RequestedReservation[],
+    held: ReadonlyMap<string, HeldByCustomer>,
+  ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] }> {
     const locked = await lockLevels(tx, tenantId, levels);
     const available = new Map(
       locked
@@ -339,10 +371,7 @@ export class ReservationService {
     const reservedLevels = toReserve.length === 0 ? [] : await reserveOnLevels(tx, tenantId, toReserve);
     if (reservedLevels.length !== toReserve.length)
       throw new Error('A level locked for a reservation batch changed under its lock');
-    const granted = grantedOf(batch, allocation);
-    const rows =
-      granted.length === 0 ? [] : await insertReservations(tx, tenantId, granted.map(newReservationOf));
-    return { allocation, granted, reservedLevels, rows };
+    return { allocation, reservedLevels };
   }
 
   /** All lines or none: a checkout never holds half a basket. 409 names every line that cannot be met. */
@@ -722,14 +751,4 @@ function refusalOf(request: RequestedReservation, allocation: Allocation | undef
 interface Granted {
   pending: PendingReservation;
   id: string;
-}
-
-function grantedOf(batch: readonly PendingReservation[], allocation: BatchAllocation): Granted[] {
-  return batch.flatMap((pending, index) =>
-    allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
-  );
-}
-
-function newReservationOf({ pending, id }: Granted): NewReservation {
-  return { id, ...pending.request, ttlSeconds: pending.ttlSeconds, batchId: null };
 }

@@ -89,7 +89,7 @@ export type Scope =
  * PostgreSQL connection runs outside a transaction (see PgDatabase). The tenant id is inlined, so it
  * is validated first; a value that fails is a programming error, never a query.
  */
-export function scopeStatements(scope: Scope, lifetime: 'transaction' | 'session' = 'transaction'): string {
+export function scopeStatements(scope: Scope, lifetime: 'transaction' | 'session'): string {
   const local = lifetime === 'transaction';
   const setting = (name: string, value: string) => `set_config('${name}', '${value}', ${local})`;
   const role = (name: string) => `SET ${local ? 'LOCAL ' : ''}ROLE ${name}`;
@@ -129,9 +129,17 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** A scope's opening statements, made (and validated) once per view. */
+export interface ScopeStatements {
+  /** SET LOCAL: sent with BEGIN. */
+  transaction: string;
+  /** Session-level: for a single statement outside a transaction. */
+  session: string;
+}
+
 /** Runs one statement in a scope; an adapter that has no cheaper way runs it as a transaction. */
 export type ScopedStatementRunner = <Row>(
-  scope: Scope,
+  scope: ScopeStatements,
   sql: string,
   params: readonly unknown[] | undefined,
 ) => Promise<QueryResult<Row>>;
@@ -141,15 +149,17 @@ export type ScopedStatementRunner = <Row>(
  * optionally a cheaper single statement in a scope.
  */
 export function scopedViews(
-  run: <T>(scope: Scope, work: (tx: Transaction) => Promise<T>) => Promise<T>,
+  run: <T>(scope: ScopeStatements, work: (tx: Transaction) => Promise<T>) => Promise<T>,
   runStatement: ScopedStatementRunner = (scope, sql, params) => run(scope, (tx) => tx.query(sql, params)),
 ): Pick<Database, 'forTenant' | 'system' | 'schemaOwner'> {
   const view = (scope: Scope): ScopedDatabase => {
-    // Validates the scope when the view is made, not at its first statement.
-    scopeStatements(scope);
+    const statements = {
+      transaction: scopeStatements(scope, 'transaction'),
+      session: scopeStatements(scope, 'session'),
+    };
     return {
-      transaction: (work) => run(scope, work),
-      query: (sql, params) => runStatement(scope, sql, params),
+      transaction: (work) => run(statements, work),
+      query: (sql, params) => runStatement(statements, sql, params),
     };
   };
   return {

@@ -6,11 +6,10 @@ import {
   isConnectivityError,
   type QueryResult,
   runAfterCommit,
-  type Scope,
   type ScopedDatabase,
+  type ScopeStatements,
   type SystemPurpose,
   scopedViews,
-  scopeStatements,
   type Transaction,
 } from './database.js';
 
@@ -90,19 +89,18 @@ export class PgDatabase implements Database {
   }
 
   async #statement<Row>(
-    scope: Scope,
+    scope: ScopeStatements,
     sql: string,
     params: readonly unknown[] | undefined,
   ): Promise<QueryResult<Row>> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
     try {
-      const sessionScope = scopeStatements(scope, 'session');
-      if (this.#sessionScopes.get(client) !== sessionScope) {
+      if (this.#sessionScopes.get(client) !== scope.session) {
         // Forgotten first: should the switch fail half way, the connection is in no known scope.
         this.#sessionScopes.delete(client);
-        await client.query(sessionScope);
-        this.#sessionScopes.set(client, sessionScope);
+        await client.query(scope.session);
+        this.#sessionScopes.set(client, scope.session);
       }
       const result = await client.query(sql, (params ?? []) as unknown[]);
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
@@ -114,13 +112,13 @@ export class PgDatabase implements Database {
     }
   }
 
-  async #transaction<T>(scope: Scope, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #transaction<T>(scope: ScopeStatements, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let connectionBroken = false;
     const committed: (() => void)[] = [];
     try {
       // One message, one round trip: BEGIN and the scope travel together (simple protocol).
-      await client.query(`BEGIN; ${scopeStatements(scope)}`);
+      await client.query(`BEGIN; ${scope.transaction}`);
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           const result = await client.query(sql, params as unknown[]);

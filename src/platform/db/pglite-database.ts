@@ -7,7 +7,6 @@ import {
   type ScopedDatabase,
   type SystemPurpose,
   scopedViews,
-  scopeStatements,
   type Transaction,
 } from './database.js';
 
@@ -30,7 +29,7 @@ function toQueryResult<Row>(result: Results<Row>): QueryResult<Row> {
 export class PgliteDatabase implements Database {
   readonly kind = 'pglite' as const;
   readonly #db: PGlite;
-  readonly #views = scopedViews((scope, work) => this.#transaction(scopeStatements(scope), work));
+  readonly #views = scopedViews((scope, work) => this.#transaction(scope.transaction, work));
 
   private constructor(db: PGlite) {
     this.#db = db;
