@@ -62,7 +62,8 @@ async function bareLatency(url: string | undefined): Promise<LatencySummary> {
   await publisher.connect();
   if (consumer !== publisher) await consumer.connect();
   const samples: number[] = [];
-  const subscription = await consumer.consume(`bench-bare-${newId()}`, async (message) => {
+  const group = `bench-bare-${newId()}`;
+  const subscription = await consumer.consume(group, async (message) => {
     samples.push(
       performance.timeOrigin + performance.now() - (message.envelope.data as { sent_at: number }).sent_at,
     );
@@ -92,6 +93,8 @@ async function bareLatency(url: string | undefined): Promise<LatencySummary> {
   });
   await waitUntil(() => samples.length >= sent, DRAIN_TIMEOUT_MS);
   await subscription.close();
+  // A durable group left behind would be written every later message, and slow every later run.
+  await consumer.removeGroup(group);
   await publisher.close();
   if (consumer !== publisher) await consumer.close();
   return summarise(samples);
@@ -128,7 +131,8 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
     // The in-process broker has no outside subscriber: its figure is commit → SSE only.
     const subscriberBroker = url === undefined ? undefined : brokerFor(url);
     await subscriberBroker?.connect();
-    const subscription = await subscriberBroker?.consume(`bench-subscriber-${newId()}`, async (message) => {
+    const subscriberGroup = `bench-subscriber-${newId()}`;
+    const subscription = await subscriberBroker?.consume(subscriberGroup, async (message) => {
       if (message.envelope.type !== 'stock.updated') return;
       subscriberSamples.push(Date.now() - Date.parse(message.envelope.time));
     });
@@ -186,6 +190,7 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
     abort.abort();
     await reading;
     await subscription?.close();
+    await subscriberBroker?.removeGroup(subscriberGroup);
     await subscriberBroker?.close();
     return {
       database: service.database,

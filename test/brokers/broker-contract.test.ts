@@ -201,6 +201,36 @@ for (const target of targets) {
       expect(idsBySubject(firstDeliveries(handled))).toEqual(idsBySubject(published));
     });
 
+    it('removes a group with what it holds: joining its name again starts at the end of the stream', async () => {
+      const broker = await connected();
+      const first = await member(broker, group('retired'));
+      await broker.publish(makeMessages(4));
+      await waitFor(
+        'the first messages',
+        () => firstDeliveries(first.received).length >= 4,
+        DELIVERY_TIMEOUT_MS,
+      );
+      await first.subscription.close();
+      // Kept for the durable group while nobody consumes it, until the group is removed.
+      const whileAway = makeMessages(4);
+      await broker.publish(whileAway);
+      await broker.removeGroup('retired');
+      await broker.removeGroup('retired');
+      await broker.removeGroup('never-joined');
+
+      const rejoined = await member(broker, group('retired'));
+      const after = makeMessages(4);
+      await broker.publish(after);
+      await waitFor(
+        'the later messages',
+        () => after.every((message) => rejoined.received.some((seen) => seen.id === message.id)),
+        DELIVERY_TIMEOUT_MS,
+      );
+      const awayIds = new Set(whileAway.map((message) => message.id));
+      expect(rejoined.received.filter((message) => awayIds.has(message.id))).toEqual([]);
+      await expect(broker.removeGroup('not a group name')).rejects.toThrow(/invalid consumer group name/);
+    });
+
     it('closes promptly, and a closed member gets nothing more while the others carry on', async () => {
       const broker = await connected();
       const leaving = await member(broker, group('leave'));

@@ -28,6 +28,9 @@ class SwitchableBroker implements Broker {
   consume(group: string, handler: MessageHandler): Promise<Subscription> {
     return this.inner.consume(group, handler);
   }
+  removeGroup(group: string): Promise<void> {
+    return this.inner.removeGroup(group);
+  }
   async close(): Promise<void> {
     await this.inner.close();
   }

@@ -93,6 +93,14 @@ export class AmqpBroker implements Broker {
     return subscription;
   }
 
+  async removeGroup(group: string): Promise<void> {
+    const publisher = this.#publisher;
+    if (this.#closed || publisher === undefined) throw new Error('RabbitMQ is not connected; retry later');
+    if (!CONSUMER_GROUP_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
+    // Deleting a queue that does not exist succeeds.
+    await publisher.deleteQueue(`${this.#options.queuePrefix ?? AMQP_QUEUE_PREFIX}${group}`);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

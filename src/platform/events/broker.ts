@@ -32,6 +32,9 @@ export interface Subscription {
  *   later. Order: in-process and NATS deliver in publish order to the whole group; Redis and RabbitMQ
  *   members work in parallel, so order holds per member. Events carry their aggregate's `version`
  *   (and `sequence` in the headers) so a consumer with several members can drop stale ones.
+ * - `removeGroup` deletes a durable group and what it still holds, for a consumer that is retired
+ *   (or a measurement's own group); its members must have closed first. A group that does not
+ *   exist is not an error. Joining the name again starts a new group at the end of the stream.
  * - `close` stops consuming and releases connections; in-flight publishes settle first.
  */
 export interface Broker {
@@ -39,6 +42,7 @@ export interface Broker {
   connect(): Promise<void>;
   publish(messages: readonly BrokerMessage[]): Promise<void>;
   consume(group: string, handler: MessageHandler): Promise<Subscription>;
+  removeGroup(group: string): Promise<void>;
   close(): Promise<void>;
 }
 

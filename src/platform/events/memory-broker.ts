@@ -1,4 +1,10 @@
-import type { Broker, BrokerMessage, MessageHandler, Subscription } from './broker.js';
+import {
+  type Broker,
+  type BrokerMessage,
+  CONSUMER_GROUP_PATTERN,
+  type MessageHandler,
+  type Subscription,
+} from './broker.js';
 
 /** Messages kept per group while its consumer is slow or absent; beyond this, publishing fails. */
 export const MEMORY_BROKER_QUEUE_LENGTH_MAX = 100_000;
@@ -48,6 +54,7 @@ export class MemoryBroker implements Broker {
   }
 
   async consume(groupName: string, handler: MessageHandler): Promise<Subscription> {
+    if (!CONSUMER_GROUP_PATTERN.test(groupName)) throw new Error(`invalid consumer group name: ${groupName}`);
     let group = this.#groups.get(groupName);
     if (group === undefined) {
       group = { queue: [], handlers: [], draining: false, nextHandler: 0 };
@@ -66,6 +73,15 @@ export class MemoryBroker implements Broker {
         }
       },
     };
+  }
+
+  /** A group already ends with its last member; removing one drops its queue now. */
+  async removeGroup(groupName: string): Promise<void> {
+    if (!CONSUMER_GROUP_PATTERN.test(groupName)) throw new Error(`invalid consumer group name: ${groupName}`);
+    const group = this.#groups.get(groupName);
+    if (group === undefined) return;
+    this.#groups.delete(groupName);
+    for (const delivery of group.queue.splice(0)) delivery.handled();
   }
 
   async close(): Promise<void> {

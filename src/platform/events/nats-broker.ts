@@ -138,6 +138,17 @@ export class NatsBroker implements Broker {
     return subscription;
   }
 
+  async removeGroup(group: string): Promise<void> {
+    const manager = this.#manager;
+    if (this.#closed || manager === undefined) throw new Error('the NATS broker is not connected');
+    if (!CONSUMER_GROUP_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
+    try {
+      await manager.consumers.delete(this.#streamName, group);
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

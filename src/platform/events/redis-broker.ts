@@ -129,6 +129,18 @@ export class RedisBroker implements Broker {
     return subscription;
   }
 
+  async removeGroup(group: string): Promise<void> {
+    const commands = this.#commands;
+    if (this.#closed || commands === undefined) throw new Error('the Redis broker is not connected');
+    if (!CONSUMER_GROUP_PATTERN.test(group)) throw new Error(`invalid consumer group name: ${group}`);
+    try {
+      await commands.call('XGROUP', ['DESTROY', this.#streamKey, group]);
+    } catch (error) {
+      // No stream yet: no group either.
+      if (!(error instanceof Error && error.message.includes('requires the key to exist'))) throw error;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -35,6 +35,10 @@ export class ObservedBroker implements Broker {
     return this.inner.close();
   }
 
+  removeGroup(group: string): Promise<void> {
+    return this.inner.removeGroup(group);
+  }
+
   async publish(messages: readonly BrokerMessage[]): Promise<void> {
     if (!tracingEnabled()) return this.inner.publish(messages);
     const spans: Span[] = [];
