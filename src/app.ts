@@ -304,7 +304,11 @@ async function assemble(
   );
   const tail = new EventLogTail(
     database,
-    { batchSizeMax: EVENT_LOG_TAIL_BATCH_SIZE_MAX, sweepIntervalMs: EVENT_LOG_TAIL_SWEEP_INTERVAL_MS },
+    {
+      batchSizeMax: EVENT_LOG_TAIL_BATCH_SIZE_MAX,
+      sweepIntervalMs: EVENT_LOG_TAIL_SWEEP_INTERVAL_MS,
+      localSequencing: () => relay.sequencingUnderWay(),
+    },
     logger.child({ component: 'event-log-tail' }),
   );
   await tail.start();

@@ -24,6 +24,11 @@ export class CoalescingRunner {
     });
   }
 
+  /** The run under way, if any: it settles (never rejects) when that run has finished. */
+  get underWay(): Promise<void> | undefined {
+    return this.#running?.catch(() => {});
+  }
+
   /** No more runs; resolves when the one under way (if any) has finished. */
   async stop(): Promise<void> {
     this.#stopped = true;

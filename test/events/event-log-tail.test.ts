@@ -93,5 +93,56 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       await until(() => received.length >= 18);
       expect(received).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
     });
+
+    it('does not read back what a NOTIFY announces of its own sequencing, but does for another instance', async () => {
+      let reads = 0;
+      const countingLogReads = new Proxy(database, {
+        get(target, property) {
+          if (property !== 'system') {
+            const value = Reflect.get(target, property);
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return (job: Parameters<Database['system']>[0]) => {
+            const view = target.system(job);
+            return {
+              ...view,
+              query: (sql: string, params?: readonly unknown[]) => {
+                reads += 1;
+                return view.query(sql, params);
+              },
+            };
+          };
+        },
+      }) as Database;
+      let underWay: Promise<void> | undefined;
+      const own = new EventLogTail(
+        countingLogReads,
+        { batchSizeMax: 100, sweepIntervalMs: 600_000, localSequencing: () => underWay },
+        quiet,
+      );
+      await own.start();
+      const seen: number[] = [];
+      own.subscribe((events) => seen.push(...events.map((event) => event.sequence)));
+      try {
+        const readsAtStart = reads;
+        const head = own.position;
+        await commitEvents(database, 3);
+        // As the relay does: the events are offered when the statement answers.
+        underWay = sequence(database).then((events) => own.offer(events));
+        await underWay;
+        await sleep(300); // the NOTIFY of that statement has arrived
+        expect(seen).toEqual([head + 1, head + 2, head + 3]);
+        expect(reads).toBe(readsAtStart);
+
+        underWay = undefined;
+        await commitEvents(database, 2);
+        await sequence(database); // another instance's
+        await until(() => seen.length === 5);
+        expect(seen.slice(3)).toEqual([head + 4, head + 5]);
+        expect(reads).toBeGreaterThan(readsAtStart);
+      } finally {
+        await own.stop();
+      }
+    });
   });
 }

@@ -8,6 +8,8 @@ export interface EventLogTailOptions {
   batchSizeMax: number;
   /** Safety sweep for a notification lost while the listening connection was re-established. */
   sweepIntervalMs: number;
+  /** This process's sequencing under way, whose events will be offered when it answers. */
+  localSequencing?: () => Promise<void> | undefined;
 }
 
 export interface TailLogger {
@@ -23,6 +25,8 @@ export interface TailLogger {
 export class EventLogTail {
   readonly #listeners = new Set<EventLogListener>();
   #position = 0;
+  /** The highest log head announced since the last read began; Infinity when unknown. */
+  #announcedHead = 0;
   readonly #reader = new CoalescingRunner(() =>
     this.#read().catch((error: unknown) =>
       this.logger.warn({ err: error }, 'reading the event log failed; the sweep retries'),
@@ -46,7 +50,10 @@ export class EventLogTail {
   async start(): Promise<void> {
     this.#stopped = false;
     this.#position = await eventLogHead(this.database.system('event-log-tail'));
-    this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => this.poke());
+    // The payload is the head the sequencer moved the log to; '' after a reconnect (unknown).
+    this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, (payload) =>
+      this.poke(payload === '' ? Number.POSITIVE_INFINITY : Number(payload)),
+    );
     this.#sweepTimer = setInterval(() => this.poke(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
   }
@@ -60,9 +67,15 @@ export class EventLogTail {
     return this.#listeners.size;
   }
 
-  /** Reads what is new now (after a NOTIFY, or when a caller knows the log moved). */
-  poke(): void {
-    if (!this.#stopped) this.#reader.wake();
+  /**
+   * Reads what is new now (after a NOTIFY, or when a caller knows the log moved). With `head`, the
+   * head a NOTIFY announced, there is nothing to read once the tail stands there.
+   */
+  poke(head = Number.POSITIVE_INFINITY): void {
+    if (this.#stopped) return;
+    // NaN (a payload not a number) reads, as an unknown head does.
+    this.#announcedHead = Number.isNaN(head) ? Number.POSITIVE_INFINITY : Math.max(this.#announcedHead, head);
+    this.#reader.wake();
   }
 
   /**
@@ -85,6 +98,11 @@ export class EventLogTail {
   }
 
   async #read(): Promise<void> {
+    const announced = this.#announcedHead;
+    this.#announcedHead = 0;
+    // Most notifications announce what this process sequenced: its answer brings the events here.
+    await this.options.localSequencing?.();
+    if (announced <= this.#position) return;
     for (;;) {
       const events = await readEventLog(this.database.system('event-log-tail'), {
         tenantId: null,

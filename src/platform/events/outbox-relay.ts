@@ -121,6 +121,14 @@ export class OutboxRelay {
     this.#sequencer.wake();
   }
 
+  /**
+   * The sequencing statement this process has under way, if any. Its NOTIFY can arrive before its
+   * answer: the event-log tail waits for it rather than read back what it is about to be offered.
+   */
+  sequencingUnderWay(): Promise<void> | undefined {
+    return this.#sequencer.underWay;
+  }
+
   /** Stops waking, lets the cycle under way finish, then publishes what it can within `timeoutMs`. */
   async stop(flushTimeoutMs: number): Promise<void> {
     this.#stopped = true;
@@ -197,7 +205,7 @@ export class OutboxRelay {
   /** Publishes until nothing is left; throws on the first publish failure. */
   async #publishAll(): Promise<void> {
     for (;;) {
-      const published = await this.#exclusively(PUBLISHER_LOCK_KEY, (db) => this.#publishBatch(db));
+      const published = await this.#publishBatch();
       if (published === undefined) return this.#wakeSoon(this.#publisher);
       if (published < this.options.batchSizeMax) return;
     }
@@ -218,9 +226,22 @@ export class OutboxRelay {
     await this.#publishAll();
   }
 
-  async #publishBatch(db: Queryable): Promise<number> {
-    const events = await unpublished(db, this.options.batchSizeMax);
-    if (events.length === 0) return 0;
+  /**
+   * Publishes the oldest unacknowledged events and marks them, as the only publisher among the
+   * processes sharing the database (PostgreSQL): under a transaction-scoped advisory lock, taken by
+   * the statement that reads the events, so that a crash releases it. Undefined when another holds
+   * it. Sequencing has a lock of its own and never waits on a publish.
+   */
+  async #publishBatch(): Promise<number | undefined> {
+    // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
+    const everyTenant = this.database.system('outbox-relay');
+    if (this.options.exclusivity === 'single-process') return this.#publishNext(everyTenant, null);
+    return everyTenant.transaction((tx) => this.#publishNext(tx, PUBLISHER_LOCK_KEY));
+  }
+
+  async #publishNext(db: Queryable, lockKey: number | null): Promise<number | undefined> {
+    const events = await unpublished(db, this.options.batchSizeMax, lockKey);
+    if (events === undefined || events.length === 0) return events?.length;
     try {
       await this.#breaker.execute(() =>
         withTimeout(
@@ -245,23 +266,6 @@ export class OutboxRelay {
     );
     this.options.onPublish?.('acknowledged', events.length);
     return events.length;
-  }
-
-  /**
-   * Runs `work` as the only sequencer (or publisher) among the processes sharing the database;
-   * undefined when another holds that lock. Sequencing and publishing have a lock each, so neither
-   * waits on the other. The lock is transaction-scoped: a crash releases it.
-   */
-  async #exclusively<T>(lockKey: number, work: (db: Queryable) => Promise<T>): Promise<T | undefined> {
-    // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
-    const everyTenant = this.database.system('outbox-relay');
-    if (this.options.exclusivity === 'single-process') return work(everyTenant);
-    return everyTenant.transaction(async (tx) => {
-      const lock = await tx.query<{ acquired: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS acquired', [
-        lockKey,
-      ]);
-      return lock.rows[0]?.acquired ? work(tx) : undefined;
-    });
   }
 }
 

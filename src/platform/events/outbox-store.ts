@@ -63,15 +63,33 @@ export async function sequencePending(
     .sort((left, right) => Number(left.sequence) - Number(right.sequence));
 }
 
-/** The oldest sequenced events no broker has acknowledged yet, in sequence order. */
-export async function unpublished(db: Queryable, batchSizeMax: number): Promise<SequencedEvent[]> {
-  const result = await db.query<SequencedEvent>(
-    `SELECT id, tenant_id, sequence, envelope FROM outbox_events
-      WHERE sequence IS NOT NULL AND synced_at IS NULL AND abandoned_at IS NULL
-      ORDER BY sequence LIMIT $1`,
-    [batchSizeMax],
+/**
+ * The oldest sequenced events no broker has acknowledged yet, in sequence order. With a `lockKey`,
+ * only for the holder of that advisory lock, taken in the same statement (it lasts until the
+ * caller's transaction ends); undefined when another process holds it.
+ */
+export async function unpublished(
+  db: Queryable,
+  batchSizeMax: number,
+  lockKey: number | null,
+): Promise<SequencedEvent[] | undefined> {
+  const result = await db.query<SequencedEvent & { acquired: boolean }>(
+    `WITH lock AS (
+       SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
+     ), pending AS (
+       SELECT id, tenant_id, sequence, envelope FROM outbox_events
+        WHERE sequence IS NOT NULL AND synced_at IS NULL AND abandoned_at IS NULL AND (SELECT acquired FROM lock)
+        ORDER BY sequence LIMIT $1
+     )
+     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM pending
+     UNION ALL
+     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
+    [batchSizeMax, lockKey],
   );
-  return result.rows;
+  if (result.rows.some((row) => !row.acquired)) return undefined;
+  return result.rows
+    .map(({ acquired: _acquired, ...event }) => event)
+    .sort((left, right) => Number(left.sequence) - Number(right.sequence));
 }
 
 export async function markPublished(db: Queryable, ids: readonly string[]): Promise<void> {
