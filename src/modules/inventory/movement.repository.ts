@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/database.js';
+import type { Queryable, Statement } from '../../platform/db/database.js';
 import type { LevelRef } from './stock.repository.js';
 
 export interface MovementRow {
@@ -33,9 +33,12 @@ export interface NewMovement {
 
 const MOVEMENT_PARAMS = 12;
 
-/** Appends ledger rows; on-hand of a level always equals the sum of its quantity_change. */
-export async function insertMovements(db: Queryable, movements: readonly NewMovement[]): Promise<void> {
-  if (movements.length === 0) return;
+/**
+ * The insert of ledger rows, as a statement to travel with the change's outbox write; none for no
+ * rows. On-hand of a level always equals the sum of its quantity_change.
+ */
+export function movementsInsert(movements: readonly NewMovement[]): Statement | undefined {
+  if (movements.length === 0) return undefined;
   const values: unknown[] = [];
   const rows = movements.map((movement, index) => {
     values.push(
@@ -55,12 +58,12 @@ export async function insertMovements(db: Queryable, movements: readonly NewMove
     const base = index * MOVEMENT_PARAMS;
     return `(${Array.from({ length: MOVEMENT_PARAMS }, (_, column) => `$${base + column + 1}`).join(', ')})`;
   });
-  await db.query(
-    `INSERT INTO stock_movements (tenant_id, id, product_id, store_id, quantity_change, quantity_after, reason,
-                                  actor, user_id, reference_id, correlation_id, note)
-     VALUES ${rows.join(', ')}`,
-    values,
-  );
+  return {
+    sql: `INSERT INTO stock_movements (tenant_id, id, product_id, store_id, quantity_change, quantity_after, reason,
+                                       actor, user_id, reference_id, correlation_id, note)
+          VALUES ${rows.join(', ')}`,
+    params: values,
+  };
 }
 
 /** Newest first; `beforeId` is the last id of the previous page. */

@@ -3,7 +3,7 @@ import { appendToOutbox, type DomainEvent } from '../../platform/events/outbox.j
 import { actorOf, type RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { InventoryEventTypes, type StockChangedData } from './inventory.events.js';
-import { insertMovements, type NewMovement } from './movement.repository.js';
+import { movementsInsert, type NewMovement } from './movement.repository.js';
 import { assertLevelInvariant, sellableQuantityOf } from './stock.domain.js';
 import type { StockLevelRow } from './stock.repository.js';
 
@@ -43,7 +43,7 @@ export interface LevelChange {
 /**
  * The bookkeeping of every stock write, in the writer's transaction: checks the invariant, appends
  * a ledger row for each change of on-hand, and one `stock.updated` event per level change (plus the
- * caller's own events) to the outbox in a single insert.
+ * caller's own events) to the outbox, both in a single statement.
  */
 export async function recordLevelChanges(
   tx: Transaction,
@@ -90,8 +90,7 @@ export async function recordLevelChanges(
     };
     events.push(stockEvent(cause, change.eventType ?? InventoryEventTypes.stockUpdated, after, data));
   }
-  await insertMovements(tx, movements);
-  await appendToOutbox(tx, [...events, ...domainEvents]);
+  await appendToOutbox(tx, [...events, ...domainEvents], movementsInsert(movements));
 }
 
 /** An event about one stock level, ordered with the other events of that level. */

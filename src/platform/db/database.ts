@@ -10,6 +10,12 @@ export interface Queryable {
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
 }
 
+/** SQL with its parameters ($1…), built by one module for another to send. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
 export interface QueryResult<Row> {
   rows: Row[];
   rowCount: number;

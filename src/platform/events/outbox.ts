@@ -1,4 +1,4 @@
-import type { Transaction } from '../db/database.js';
+import type { Statement, Transaction } from '../db/database.js';
 import { newId } from '../ids.js';
 import { currentTraceparent } from '../observability/tracing.js';
 import { type CloudEvent, EVENT_SOURCE } from './cloud-event.js';
@@ -29,14 +29,23 @@ const OUTBOX_COLUMNS = 6;
 /**
  * Appends events to the outbox inside the caller's transaction, so an event exists if and only if
  * the change it announces committed. `synced_at` stays NULL until the relay's broker acknowledges.
+ * `alongside`, a write whose outcome the caller does not read (the ledger rows of the change), runs
+ * in the same statement, as a data-modifying CTE: one round trip for both.
  */
-export async function appendToOutbox(tx: Transaction, events: readonly DomainEvent[]): Promise<CloudEvent[]> {
-  if (events.length === 0) return [];
+export async function appendToOutbox(
+  tx: Transaction,
+  events: readonly DomainEvent[],
+  alongside?: Statement,
+): Promise<CloudEvent[]> {
+  if (events.length === 0) {
+    if (alongside !== undefined) await tx.query(alongside.sql, alongside.params);
+    return [];
+  }
   const now = new Date().toISOString();
   const envelopes: CloudEvent[] = [];
   // The trace of the request (or consumer) writing the events travels inside them (see ADR 0021).
   const traceparent = currentTraceparent();
-  const values: unknown[] = [];
+  const values: unknown[] = [...(alongside?.params ?? [])];
   const rows: string[] = [];
   for (const event of events) {
     const eventTraceparent = event.traceparent ?? traceparent;
@@ -67,8 +76,10 @@ export async function appendToOutbox(tx: Transaction, events: readonly DomainEve
       JSON.stringify(envelope),
     );
   }
+  // PostgreSQL runs a data-modifying CTE to completion whether or not the main query reads it.
+  const prefix = alongside === undefined ? '' : `WITH alongside AS (${alongside.sql}) `;
   await tx.query(
-    `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
+    `${prefix}INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
      VALUES ${rows.join(', ')}`,
     values,
   );
