@@ -1,3 +1,4 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
 import type { Level, LoadJob, LoadProfile, LoadRun, WorkerMessage } from '../support/load-protocol.js';
 import { round, summarise } from '../support/stats.js';
@@ -56,6 +57,24 @@ function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[]
       ];
     case 'reserve':
       return [{ setupRequest: (request) => ({ ...request, ...reserve(pick(profile.levels)) }) }];
+    case 'sale': {
+      let next = 0;
+      return [
+        {
+          setupRequest: (request) => {
+            const [productId, storeId] = profile.levels[next % profile.levels.length] as Level;
+            next += 1;
+            return {
+              ...request,
+              method: 'POST',
+              path: `${API}/stock/${productId}/${storeId}/adjust`,
+              headers,
+              body: JSON.stringify({ quantity_change: -1, reason: 'SALE' }),
+            };
+          },
+        },
+      ];
+    }
     case 'mixed': {
       // Reservations not yet confirmed, first in first out. Shared by the connections: autocannon
       // resets a connection's context after each pass over a one-request list.
@@ -159,6 +178,91 @@ function run(
   });
 }
 
+/**
+ * One request every 1/rate seconds over a keep-alive pool of `connections`, each timed from its
+ * due moment (so a queue in the pool counts against the service, as it would for a client).
+ */
+async function paced(
+  job: LoadJob,
+  profile: LoadProfile,
+  durationSeconds: number,
+  measured: boolean,
+): Promise<LoadRun> {
+  const rate = job.overall_rate as number;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: job.connections });
+  const [template] = requestsFor(profile, job.api_key) as [autocannon.Request];
+  // The same request builders as autocannon's, called here the way autocannon calls them.
+  const setupRequest = template.setupRequest as
+    | ((request: autocannon.Request, context: object) => autocannon.Request)
+    | undefined;
+  const onResponse = template.onResponse as
+    | ((status: number, body: string, context: object) => void)
+    | undefined;
+  const latencies: number[] = [];
+  const latencies2xx: number[] = [];
+  const statusCounts: Record<string, number> = {};
+  let errors = 0;
+  const send = (dueAt: number) =>
+    new Promise<void>((resolve) => {
+      const request = setupRequest?.({ ...template }, {}) ?? template;
+      const outgoing = http.request(
+        `${job.url}${request.path}`,
+        { agent, method: request.method, headers: request.headers },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          response.on('end', () => {
+            const status = response.statusCode ?? 0;
+            if (measured) {
+              const milliseconds = performance.now() - dueAt;
+              latencies.push(milliseconds);
+              statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+              if (status >= 200 && status < 300) latencies2xx.push(milliseconds);
+            }
+            onResponse?.(status, body, {});
+            resolve();
+          });
+        },
+      );
+      outgoing.on('error', () => {
+        errors += 1;
+        resolve();
+      });
+      outgoing.end(request.body as string | undefined);
+    });
+  const startedAt = performance.now();
+  const total = Math.floor(durationSeconds * rate);
+  const inFlight: Promise<void>[] = [];
+  for (let index = 0; index < total; index += 1) {
+    const dueAt = startedAt + (index * 1000) / rate;
+    const wait = dueAt - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(send(dueAt));
+  }
+  await Promise.all(inFlight);
+  agent.destroy();
+  const seconds = (performance.now() - startedAt) / 1000;
+  const non2xx = Object.entries(statusCounts)
+    .filter(([status]) => !status.startsWith('2'))
+    .reduce((sum, [, count]) => sum + count, 0);
+  return {
+    requests: latencies.length,
+    duration_seconds: round(seconds),
+    requests_per_second: Math.round(latencies.length / seconds),
+    latency: summarise(latencies),
+    latency_2xx: summarise(latencies2xx),
+    status_counts: statusCounts,
+    non_2xx: non2xx,
+    socket_errors: errors,
+    timeouts: 0,
+    last_2xx_at_ms: undefined,
+    first_409_at_ms: undefined,
+  };
+}
+
 /** Resolves once the message is handed to the IPC channel, so that exiting next loses nothing. */
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -168,11 +272,12 @@ function send(message: WorkerMessage): Promise<void> {
 }
 
 process.once('message', (job: LoadJob) => {
+  const load = job.pacing === 'uniform' && job.overall_rate !== undefined ? paced : run;
   (async () => {
     if (job.warm_up_seconds > 0)
-      await run(job, job.warm_up_profile ?? job.profile, job.warm_up_seconds, false);
+      await load(job, job.warm_up_profile ?? job.profile, job.warm_up_seconds, false);
     await send({ type: 'measuring' });
-    await send({ type: 'done', run: await run(job, job.profile, job.duration_seconds, true) });
+    await send({ type: 'done', run: await load(job, job.profile, job.duration_seconds, true) });
   })().then(
     () => process.exit(0),
     async (error: unknown) => {

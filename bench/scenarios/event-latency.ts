@@ -3,6 +3,8 @@ import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js'
 import { createBroker } from '../../src/platform/events/create-broker.js';
 import { newId } from '../../src/platform/ids.js';
 import type { DatabaseKind } from '../support/database.js';
+import { runLoad } from '../support/load.js';
+import { loadJob } from '../support/scenario.js';
 import { BENCH_ADMIN_KEY, call } from '../support/service.js';
 import { startServiceProcess } from '../support/service-process.js';
 import { atRate, type LatencySummary, round, summarise, waitUntil } from '../support/stats.js';
@@ -11,11 +13,25 @@ import { benchDatabase } from '../support/template.js';
 /** The issue's load: changes per second, for this long, per broker. */
 const CHANGES_PER_SECOND = Number(process.env['BENCH_CHANGES_PER_SECOND'] ?? 200);
 const DURATION_MS = 8_000;
+const DURATION_SECONDS = DURATION_MS / 1000;
 /**
  * The same load, unmeasured, before the measured run: a fresh process compiles its hot paths and
  * opens its pool connections in its first second, which would otherwise be most of the tail.
  */
-const WARM_UP_MS = 2_000;
+const WARM_UP_SECONDS = 2;
+/** Enough connections for the rate however slow an answer gets; the rate, not they, sets the load. */
+const SALE_CONNECTIONS = 16;
+
+interface Sample {
+  /** The event's own time: when the change was written, just before its commit. */
+  eventTime: number;
+  latencyMs: number;
+}
+
+function sampleOf(time: string): Sample {
+  const eventTime = Date.parse(time);
+  return { eventTime, latencyMs: Date.now() - eventTime };
+}
 const DRAIN_TIMEOUT_MS = 15_000;
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -126,15 +142,16 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
         quantity: 1_000_000,
       });
     }
-    const subscriberSamples: number[] = [];
-    const sseSamples: number[] = [];
+    // Each sample is kept with its event's time: only changes made once the measured load began count.
+    const subscriberSamples: Sample[] = [];
+    const sseSamples: Sample[] = [];
     // The in-process broker has no outside subscriber: its figure is commit → SSE only.
     const subscriberBroker = url === undefined ? undefined : brokerFor(url);
     await subscriberBroker?.connect();
     const subscriberGroup = `bench-subscriber-${newId()}`;
     const subscription = await subscriberBroker?.consume(subscriberGroup, async (message) => {
       if (message.envelope.type !== 'stock.updated') return;
-      subscriberSamples.push(Date.now() - Date.parse(message.envelope.time));
+      subscriberSamples.push(sampleOf(message.envelope.time));
     });
     const abort = new AbortController();
     const sse = await fetch(`${base}/api/v1/events/stream?type=stock.updated`, {
@@ -152,7 +169,7 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
             const block = buffer.slice(0, boundary);
             buffer = buffer.slice(boundary + 2);
             const data = block.split('\n').find((line) => line.startsWith('data: '));
-            if (data !== undefined) sseSamples.push(Date.now() - Date.parse(JSON.parse(data.slice(6)).time));
+            if (data !== undefined) sseSamples.push(sampleOf(JSON.parse(data.slice(6)).time));
             boundary = buffer.indexOf('\n\n');
           }
         }
@@ -161,32 +178,35 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
       }
     })();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    let changes = 0;
-    const requestSamples: number[] = [];
-    const changeAtRate = (durationMs: number) =>
-      atRate(CHANGES_PER_SECOND, durationMs, async (index) => {
-        const started = performance.now();
-        const product = products[index % products.length] as string;
-        const response = await call(base, 'POST', `/api/v1/stock/${product}/${store}/adjust`, {
-          quantity_change: -1,
-          reason: 'SALE',
-        });
-        requestSamples.push(performance.now() - started);
-        if (response.status === 200) changes += 1;
-      });
-    const allDelivered = () =>
-      waitUntil(
-        () =>
-          (subscriberBroker === undefined || subscriberSamples.length >= changes) &&
-          sseSamples.length >= changes,
-        DRAIN_TIMEOUT_MS,
-      );
-    await changeAtRate(WARM_UP_MS);
-    await allDelivered();
-    for (const samples of [requestSamples, subscriberSamples, sseSamples]) samples.length = 0;
-    changes = 0;
-    await changeAtRate(DURATION_MS);
-    await allDelivered();
+    // The changes come from the load worker, a process of its own: this one only receives, so its
+    // event loop adds nothing to the latencies it measures.
+    let measuringSince = Number.POSITIVE_INFINITY;
+    const { run } = await runLoad(
+      loadJob(
+        base,
+        { kind: 'sale', levels: products.map((product) => [product, store] as const) },
+        {
+          connections: SALE_CONNECTIONS,
+          overall_rate: CHANGES_PER_SECOND,
+          pacing: 'uniform',
+          warm_up_seconds: WARM_UP_SECONDS,
+          duration_seconds: DURATION_SECONDS,
+        },
+      ),
+      service.pid,
+      () => {
+        measuringSince = Date.now();
+      },
+    );
+    const changes = run.status_counts['200'] ?? 0;
+    const measuredOf = (samples: readonly Sample[]) =>
+      samples.filter((sample) => sample.eventTime >= measuringSince).map((sample) => sample.latencyMs);
+    await waitUntil(
+      () =>
+        (subscriberBroker === undefined || measuredOf(subscriberSamples).length >= changes) &&
+        measuredOf(sseSamples).length >= changes,
+      DRAIN_TIMEOUT_MS,
+    );
     abort.abort();
     await reading;
     await subscription?.close();
@@ -195,9 +215,9 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
     return {
       database: service.database,
       changes,
-      sse: summarise(sseSamples),
-      request: summarise(requestSamples),
-      subscriber: summarise(subscriberSamples),
+      sse: summarise(measuredOf(sseSamples)),
+      request: run.latency,
+      subscriber: summarise(measuredOf(subscriberSamples)),
       broker: brokerName,
     };
   } finally {

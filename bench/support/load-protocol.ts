@@ -14,6 +14,8 @@ export type LoadProfile =
   | { kind: 'bare' }
   /** POST /reservations of quantity 1, a random level of these each time (one level: a hot row). */
   | { kind: 'reserve'; levels: readonly Level[] }
+  /** POST /stock/{product}/{store}/adjust of one unit sold, the levels taken in turn. */
+  | { kind: 'sale'; levels: readonly Level[] }
   /**
    * 80 % reads (availability and one level), 15 % reservations and confirms of the client's own
    * reservations, 5 % restocks of one unit.
@@ -31,6 +33,12 @@ export interface LoadJob {
   duration_seconds: number;
   /** Requests per second over all connections (a fixed rate), or as fast as the service answers. */
   overall_rate?: number;
+  /**
+   * With a rate: `uniform` sends one request every 1/rate seconds (an even arrival stream, for
+   * latency figures); by default autocannon's, which lets each connection spend its share of the
+   * second in a burst.
+   */
+  pacing?: 'uniform';
   profile: LoadProfile;
 }
 

@@ -16,8 +16,13 @@ export interface MeasuredLoad {
 /**
  * Runs one load from a worker process (bench/processes/load.worker.ts) against `job.url`, sampling the process
  * `targetPid` (the service, or the bare route's server) from /proc while the measured part runs.
+ * `onMeasuring` is told when the warm-up is over and the measured load begins.
  */
-export function runLoad(job: LoadJob, targetPid: number): Promise<MeasuredLoad> {
+export function runLoad(
+  job: LoadJob,
+  targetPid: number,
+  onMeasuring: () => void = () => {},
+): Promise<MeasuredLoad> {
   const worker = fork(path.join(HERE, '../processes/load.worker.ts'), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -39,8 +44,11 @@ export function runLoad(job: LoadJob, targetPid: number): Promise<MeasuredLoad> 
       limitMs,
     );
     worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'measuring') sampler = sampleProcess(targetPid);
-      else if (message.type === 'failed') finish(() => reject(new Error(`load worker: ${message.message}`)));
+      if (message.type === 'measuring') {
+        sampler = sampleProcess(targetPid);
+        onMeasuring();
+      } else if (message.type === 'failed')
+        finish(() => reject(new Error(`load worker: ${message.message}`)));
       else {
         const target = sampler?.stop();
         sampler = undefined;
