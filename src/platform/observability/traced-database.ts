@@ -58,8 +58,20 @@ function overriding<T extends object>(target: T, replaced: Partial<T>): T {
   });
 }
 
-/** `SELECT`, `INSERT outbox_events`…: the operation and, when easy to see, the table. */
-function spanNameOf(sql: string): string {
+/** An innermost parenthesised part; removed until none is left, which leaves the top level. */
+const PARENTHESISED = /\([^()]*\)/;
+const CTE_HEADS = /^\s*WITH\s+(?:RECURSIVE\s+)?(?:\w+\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?,?\s*)+/i;
+
+/**
+ * `SELECT`, `INSERT outbox_events`…: the operation and, when easy to see, the table. A statement
+ * with common table expressions is named by its main statement, the one after them.
+ */
+export function spanNameOf(statement: string): string {
+  let sql = statement;
+  if (/^\s*WITH\b/i.test(sql)) {
+    while (PARENTHESISED.test(sql)) sql = sql.replaceAll(new RegExp(PARENTHESISED, 'g'), ' ');
+    sql = sql.replace(CTE_HEADS, '');
+  }
   const match = /^\s*(\w+)(?:[\s\S]*?\b(?:FROM|INTO|UPDATE)\s+([a-z_][a-z0-9_]*))?/i.exec(sql);
   const operation = (match?.[1] ?? 'query').toUpperCase();
   const table = operation === 'UPDATE' ? /^\s*UPDATE\s+([a-z_][a-z0-9_]*)/i.exec(sql)?.[1] : match?.[2];
