@@ -191,4 +191,60 @@ describe.skipIf(!postgresAvailable())('coalesced reservations on several instanc
     });
     expect(await levelRow(product.id, store)).toEqual({ quantity: 10, reserved: 9 });
   });
+
+  it('retries each request of a batch the database rolled back alone, so only the failing one fails', async () => {
+    const first = instance(0);
+    const store = await first.createStore('COAL-ROLLBACK');
+    const product = await first.createProduct();
+    await first.stock(product.id, store, 100);
+    // A database-side failure of one row: it rolls back whatever statement carries it. The sequence
+    // (outside any transaction, so kept through the rollback) records the largest insert it was in.
+    await owner().query('CREATE SEQUENCE refused_largest_insert MINVALUE 0 START 0');
+    await owner().query(`
+      CREATE FUNCTION refuse_poisoned_reservations() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM inserted WHERE customer_id = 'poisoned') THEN
+          PERFORM setval('refused_largest_insert',
+                         greatest((SELECT count(*) FROM inserted), (SELECT last_value FROM refused_largest_insert)));
+          RAISE EXCEPTION 'refused by the database';
+        END IF;
+        RETURN NULL;
+      END $$`);
+    await owner().query(`
+      CREATE TRIGGER refuse_poisoned_reservations AFTER INSERT ON reservations
+        REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION refuse_poisoned_reservations()`);
+    try {
+      let granted = 0;
+      let largestInsert = 0;
+      // Each round: one request opens a batch, the others pile up behind it and share the next one.
+      for (let round = 0; round < 3 && largestInsert < 2; round += 1) {
+        const reserve = (customer: string) =>
+          first.request('POST', '/api/v1/reservations', {
+            body: { product_id: product.id, store_id: store, quantity: 1, customer_id: customer },
+          });
+        const responses = await Promise.all(
+          Array.from({ length: 16 }, (_, index) =>
+            reserve(index === 8 ? 'poisoned' : `rollback-${round}-${index}`),
+          ),
+        );
+        responses.forEach((response, index) => {
+          const label = describeResponse(`request ${index}`, response);
+          if (index === 8) expect(response.status, label).toBeGreaterThanOrEqual(500);
+          else expect(response.status, label).toBe(201);
+        });
+        granted += 15;
+        const largest = await owner().query<{ last_value: string }>(
+          'SELECT last_value FROM refused_largest_insert',
+        );
+        largestInsert = Number(largest.rows[0]?.last_value);
+      }
+      // The poisoned request did share a batch that was rolled back, and its neighbours got through.
+      expect(largestInsert).toBeGreaterThan(1);
+      expect(await levelRow(product.id, store)).toEqual({ quantity: 100, reserved: granted });
+    } finally {
+      await owner().query('DROP TRIGGER refuse_poisoned_reservations ON reservations');
+      await owner().query('DROP FUNCTION refuse_poisoned_reservations()');
+      await owner().query('DROP SEQUENCE refused_largest_insert');
+    }
+  });
 });
