@@ -16,8 +16,8 @@ import { withTimeout } from '../timing.js';
 import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
 import { committedOutbox } from './committed-outbox.js';
 import {
+  EVENT_LOG_CHANNEL,
   markPublished,
-  OUTBOX_INSERTED_CHANNEL,
   recordPublishFailure,
   type SequencedEvent,
   sequencePending,
@@ -59,8 +59,9 @@ const PUBLISHER_LOCK_KEY = 7_340_213_903;
 const LOCK_BUSY_RETRY_MS = 50;
 
 /**
- * Moves committed outbox rows to the broker. It wakes on commit (NOTIFY from the outbox insert
- * trigger), not on a timer; the timer is only the safety sweep. Each cycle first gives new rows
+ * Moves committed outbox rows to the broker. It wakes on commit (in-process, after every commit of
+ * an outbox row in this process), not on a timer; the timer is only the safety sweep for what a
+ * crash between a commit and its sequencing left behind. Each cycle first gives new rows
  * their event-log sequence (commit order), then publishes unacknowledged events in sequence order
  * and marks them `synced_at` once the broker acknowledged. Failures back off exponentially with
  * jitter behind a circuit breaker; nothing is skipped, so order per aggregate holds and nothing is
@@ -79,6 +80,8 @@ export class OutboxRelay {
   #sweepTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #unsubscribeLocal: (() => void) | undefined;
+  /** Another instance held the sequencer lock when this one last tried. */
+  #sequencingLockedOut = false;
   #stopped = true;
 
   constructor(
@@ -108,9 +111,14 @@ export class OutboxRelay {
     this.#stopped = false;
     this.#sequencer.restart();
     this.#publisher.restart();
-    // Commits in this process wake it directly; NOTIFY brings those of the other instances.
+    // Commits in this process wake it directly: writes issue no NOTIFY (migration 0008).
     this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
-    this.#unlisten = await this.database.listen(OUTBOX_INSERTED_CHANNEL, () => this.wake());
+    // Another instance's sequencing run is over (its one NOTIFY): if it kept us out, go now.
+    this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => {
+      if (!this.#sequencingLockedOut) return;
+      this.#sequencingLockedOut = false;
+      this.wake();
+    });
     this.#sweepTimer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
     this.wake();
@@ -195,7 +203,10 @@ export class OutboxRelay {
         this.options.batchSizeMax,
         this.options.exclusivity === 'advisory-lock' ? SEQUENCER_LOCK_KEY : null,
       );
-      if (sequenced === undefined) return this.#wakeSoon(this.#sequencer);
+      if (sequenced === undefined) {
+        this.#sequencingLockedOut = true;
+        return this.#wakeSoon(this.#sequencer);
+      }
       if (sequenced.length > 0) this.options.onSequenced?.(sequenced);
       // A short batch took everything committed: a later commit wakes us again.
       if (sequenced.length < this.options.batchSizeMax) return;

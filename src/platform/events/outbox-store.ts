@@ -1,8 +1,11 @@
 import type { Queryable } from '../db/database.js';
 import type { CloudEvent } from './cloud-event.js';
 
-/** NOTIFY channels: rows inserted (wakes the relay); rows sequenced (wakes event-log tails). */
-export const OUTBOX_INSERTED_CHANNEL = 'omnistock_outbox';
+/**
+ * The NOTIFY channel of the event log: each sequencing run announces the new head (it wakes the
+ * event-log tails, and relays the sequencer lock kept out). Outbox inserts announce nothing: a
+ * NOTIFY serializes its transaction's commit with every other notifier's (migration 0008).
+ */
 export const EVENT_LOG_CHANNEL = 'omnistock_event_log';
 
 export interface SequencedEvent {
