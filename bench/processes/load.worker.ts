@@ -1,7 +1,7 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
 import type { Level, LoadJob, LoadProfile, LoadRun, WorkerMessage } from '../support/load-protocol.js';
-import { round, summarise } from '../support/stats.js';
+import { atRate, round, summarise } from '../support/stats.js';
 
 /**
  * The load generator, in a process of its own (`node --import tsx bench/processes/load.worker.ts`,
@@ -121,52 +121,19 @@ function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[]
   }
 }
 
-function run(
-  job: LoadJob,
-  profile: LoadProfile,
-  durationSeconds: number,
-  measured: boolean,
-): Promise<LoadRun> {
+/** No answer by then counts as a timeout, as autocannon's default does. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** What a load keeps of each measured answer, and the LoadRun it makes of them. */
+function answerLog() {
   const latencies: number[] = [];
   const latencies2xx: number[] = [];
   const statusCounts: Record<string, number> = {};
   let last2xxAtMs: number | undefined;
   let first409AtMs: number | undefined;
   const startedAt = performance.now();
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: job.url,
-        connections: job.connections,
-        duration: durationSeconds,
-        requests: requestsFor(profile, job.api_key),
-        ...(job.overall_rate === undefined ? {} : { overallRate: job.overall_rate }),
-      },
-      (error, result) => {
-        if (error !== null && error !== undefined) return reject(error);
-        const seconds = (performance.now() - startedAt) / 1000;
-        const requests = latencies.length;
-        resolve({
-          requests,
-          duration_seconds: round(seconds),
-          requests_per_second: Math.round(requests / seconds),
-          latency: summarise(latencies),
-          latency_2xx: summarise(latencies2xx),
-          status_counts: statusCounts,
-          non_2xx: result.non2xx,
-          socket_errors: result.errors,
-          timeouts: result.timeouts,
-          last_2xx_at_ms: last2xxAtMs === undefined ? undefined : Math.round(last2xxAtMs),
-          first_409_at_ms: first409AtMs === undefined ? undefined : Math.round(first409AtMs),
-        });
-      },
-    );
-    if (!measured) return;
-    // The instance emits (client, status, bytes, milliseconds) per response; its summary has no p95
-    // and whole-millisecond buckets, so the latencies are kept here.
-    (instance as NodeJS.EventEmitter).on('response', (...args: unknown[]) => {
-      const status = args[1] as number;
-      const milliseconds = args[3] as number;
+  return {
+    record(status: number, milliseconds: number): void {
       latencies.push(milliseconds);
       statusCounts[status] = (statusCounts[status] ?? 0) + 1;
       const at = performance.now() - startedAt;
@@ -174,7 +141,55 @@ function run(
         latencies2xx.push(milliseconds);
         last2xxAtMs = at;
       } else if (status === 409 && first409AtMs === undefined) first409AtMs = at;
-    });
+    },
+    run(failures: { socketErrors: number; timeouts: number }): LoadRun {
+      const seconds = (performance.now() - startedAt) / 1000;
+      return {
+        requests: latencies.length,
+        duration_seconds: round(seconds),
+        requests_per_second: Math.round(latencies.length / seconds),
+        latency: summarise(latencies),
+        latency_2xx: summarise(latencies2xx),
+        status_counts: statusCounts,
+        non_2xx: latencies.length - latencies2xx.length,
+        socket_errors: failures.socketErrors,
+        timeouts: failures.timeouts,
+        last_2xx_at_ms: last2xxAtMs === undefined ? undefined : Math.round(last2xxAtMs),
+        first_409_at_ms: first409AtMs === undefined ? undefined : Math.round(first409AtMs),
+      };
+    },
+  };
+}
+
+/** autocannon's load: as fast as the service answers, or its own per-connection rate limit. */
+function run(
+  job: LoadJob,
+  profile: LoadProfile,
+  durationSeconds: number,
+  measured: boolean,
+): Promise<LoadRun> {
+  const answers = answerLog();
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: job.url,
+        connections: job.connections,
+        duration: durationSeconds,
+        timeout: REQUEST_TIMEOUT_MS / 1000,
+        requests: requestsFor(profile, job.api_key),
+        ...(job.overall_rate === undefined ? {} : { overallRate: job.overall_rate }),
+      },
+      (error, result) => {
+        if (error !== null && error !== undefined) return reject(error);
+        resolve(answers.run({ socketErrors: result.errors, timeouts: result.timeouts }));
+      },
+    );
+    if (!measured) return;
+    // The instance emits (client, status, bytes, milliseconds) per response; its summary has no p95
+    // and whole-millisecond buckets, so the latencies are kept here.
+    (instance as NodeJS.EventEmitter).on('response', (...args: unknown[]) =>
+      answers.record(args[1] as number, args[3] as number),
+    );
   });
 }
 
@@ -188,7 +203,6 @@ async function paced(
   durationSeconds: number,
   measured: boolean,
 ): Promise<LoadRun> {
-  const rate = job.overall_rate as number;
   const agent = new http.Agent({ keepAlive: true, maxSockets: job.connections });
   const [template] = requestsFor(profile, job.api_key) as [autocannon.Request];
   // The same request builders as autocannon's, called here the way autocannon calls them.
@@ -198,13 +212,16 @@ async function paced(
   const onResponse = template.onResponse as
     | ((status: number, body: string, context: object) => void)
     | undefined;
-  const latencies: number[] = [];
-  const latencies2xx: number[] = [];
-  const statusCounts: Record<string, number> = {};
-  let errors = 0;
+  const answers = answerLog();
+  const failures = { socketErrors: 0, timeouts: 0 };
   const send = (dueAt: number) =>
     new Promise<void>((resolve) => {
       const request = setupRequest?.({ ...template }, {}) ?? template;
+      let settled = false;
+      const settle = () => {
+        settled = true;
+        resolve();
+      };
       const outgoing = http.request(
         `${job.url}${request.path}`,
         { agent, method: request.method, headers: request.headers },
@@ -216,51 +233,27 @@ async function paced(
           });
           response.on('end', () => {
             const status = response.statusCode ?? 0;
-            if (measured) {
-              const milliseconds = performance.now() - dueAt;
-              latencies.push(milliseconds);
-              statusCounts[status] = (statusCounts[status] ?? 0) + 1;
-              if (status >= 200 && status < 300) latencies2xx.push(milliseconds);
-            }
+            if (measured) answers.record(status, performance.now() - dueAt);
             onResponse?.(status, body, {});
-            resolve();
+            settle();
           });
         },
       );
+      outgoing.setTimeout(REQUEST_TIMEOUT_MS, () => {
+        failures.timeouts += 1;
+        settle();
+        outgoing.destroy();
+      });
       outgoing.on('error', () => {
-        errors += 1;
-        resolve();
+        if (settled) return;
+        failures.socketErrors += 1;
+        settle();
       });
       outgoing.end(request.body as string | undefined);
     });
-  const startedAt = performance.now();
-  const total = Math.floor(durationSeconds * rate);
-  const inFlight: Promise<void>[] = [];
-  for (let index = 0; index < total; index += 1) {
-    const dueAt = startedAt + (index * 1000) / rate;
-    const wait = dueAt - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    inFlight.push(send(dueAt));
-  }
-  await Promise.all(inFlight);
+  await atRate(job.overall_rate as number, durationSeconds * 1000, (_index, dueAt) => send(dueAt));
   agent.destroy();
-  const seconds = (performance.now() - startedAt) / 1000;
-  const non2xx = Object.entries(statusCounts)
-    .filter(([status]) => !status.startsWith('2'))
-    .reduce((sum, [, count]) => sum + count, 0);
-  return {
-    requests: latencies.length,
-    duration_seconds: round(seconds),
-    requests_per_second: Math.round(latencies.length / seconds),
-    latency: summarise(latencies),
-    latency_2xx: summarise(latencies2xx),
-    status_counts: statusCounts,
-    non_2xx: non2xx,
-    socket_errors: errors,
-    timeouts: 0,
-    last_2xx_at_ms: undefined,
-    first_409_at_ms: undefined,
-  };
+  return answers.run(failures);
 }
 
 /** Resolves once the message is handed to the IPC channel, so that exiting next loses nothing. */

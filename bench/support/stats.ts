@@ -27,11 +27,14 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-/** Calls `tick` at `perSecond` for `durationMs`, without drifting; resolves when every call settled. */
+/**
+ * Calls `tick` at `perSecond` for `durationMs`, without drifting, with the moment each call was
+ * due (`performance.now()` time); resolves when every call settled.
+ */
 export async function atRate(
   perSecond: number,
   durationMs: number,
-  tick: (index: number) => Promise<void>,
+  tick: (index: number, dueAt: number) => Promise<void>,
 ): Promise<void> {
   const intervalMs = 1000 / perSecond;
   const total = Math.floor((durationMs / 1000) * perSecond);
@@ -41,7 +44,7 @@ export async function atRate(
     const due = started + index * intervalMs;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    inFlight.push(tick(index));
+    inFlight.push(tick(index, due));
   }
   await Promise.allSettled(inFlight);
 }

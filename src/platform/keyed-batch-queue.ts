@@ -13,10 +13,6 @@ interface Waiting<Item, Result> {
   reject: (error: unknown) => void;
 }
 
-interface Lane<Item, Result> {
-  waiting: Waiting<Item, Result>[];
-}
-
 /**
  * Groups work by key without a timer: an item submitted while a batch of its key is running waits
  * for the next batch, which takes everything that waited (up to `batchSizeMax`). An item submitted
@@ -25,7 +21,8 @@ interface Lane<Item, Result> {
  * One batch of a key runs at a time in this process; other processes batch on their own.
  */
 export class KeyedBatchQueue<Item, Result> {
-  readonly #lanes = new Map<string, Lane<Item, Result>>();
+  /** Per key with a batch running: the items waiting for the next one. */
+  readonly #lanes = new Map<string, Waiting<Item, Result>[]>();
 
   constructor(
     private readonly runBatch: BatchRunner<Item, Result>,
@@ -40,10 +37,10 @@ export class KeyedBatchQueue<Item, Result> {
     return new Promise<Result>((resolve, reject) => {
       const running = this.#lanes.get(key);
       if (running !== undefined) {
-        running.waiting.push({ item, resolve, reject });
+        running.push({ item, resolve, reject });
         return;
       }
-      const lane: Lane<Item, Result> = { waiting: [{ item, resolve, reject }] };
+      const lane = [{ item, resolve, reject }];
       this.#lanes.set(key, lane);
       void this.#drain(key, lane);
     });
@@ -54,9 +51,9 @@ export class KeyedBatchQueue<Item, Result> {
     return this.#lanes.size;
   }
 
-  async #drain(key: string, lane: Lane<Item, Result>): Promise<void> {
-    while (lane.waiting.length > 0) {
-      const batch = lane.waiting.splice(0, this.batchSizeMax);
+  async #drain(key: string, lane: Waiting<Item, Result>[]): Promise<void> {
+    while (lane.length > 0) {
+      const batch = lane.splice(0, this.batchSizeMax);
       try {
         const outcomes = await this.runBatch(
           key,

@@ -2,30 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/platform/db/database.js';
 import { EventLogTail } from '../../src/platform/events/event-log-tail.js';
-import { appendToOutbox } from '../../src/platform/events/outbox.js';
 import { type SequencedEvent, sequencePending } from '../../src/platform/events/outbox-store.js';
+import { commitStockEvents } from '../support/outbox-events.js';
 import { createTestDatabase, type DatabaseKind, postgresAvailable } from '../support/test-app.js';
 
 const quiet = { warn: () => {} };
+const TENANT = 'tail-test';
 /** Small, so that a read back spans several pages. */
 const TAIL_BATCH_SIZE_MAX = 3;
-
-async function commitEvents(database: Database, count: number): Promise<void> {
-  await database.schemaOwner().transaction((tx) =>
-    appendToOutbox(
-      tx,
-      Array.from({ length: count }, (_, index) => ({
-        type: 'stock.updated',
-        tenantId: 'tail-test',
-        aggregateType: 'stock_level',
-        aggregateId: `level-${index}`,
-        subject: `stock/level-${index}`,
-        correlationId: 'tail-test',
-        data: { index },
-      })),
-    ),
-  );
-}
 
 /** Sequences what committed, as the relay of some instance would. */
 async function sequence(database: Database): Promise<SequencedEvent[]> {
@@ -64,7 +48,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
     });
 
     it('hands events this process sequenced to listeners at once, without reading them back', async () => {
-      await commitEvents(database, 4);
+      await commitStockEvents(database, 4, TENANT);
       const sequenced = await sequence(database);
       expect(sequenced.map((event) => event.sequence)).toEqual([1, 2, 3, 4]);
       tail.offer(sequenced);
@@ -74,9 +58,9 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
     });
 
     it('reads the log back when another instance sequenced in between, in order and without gaps', async () => {
-      await commitEvents(database, 5);
+      await commitStockEvents(database, 5, TENANT);
       await sequence(database); // another instance: 5–9, offered to nobody here
-      await commitEvents(database, 2);
+      await commitStockEvents(database, 2, TENANT);
       const ours = await sequence(database); // 10–11
       tail.offer(ours);
       await until(() => received.length === 11);
@@ -84,7 +68,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
     });
 
     it('delivers each event once when an offer and a read race', async () => {
-      await commitEvents(database, 7);
+      await commitStockEvents(database, 7, TENANT);
       const sequenced = await sequence(database); // 12–18
       tail.poke(); // a read starts (as after a NOTIFY) …
       tail.offer(sequenced); // … and the same events are offered while it is under way
@@ -126,7 +110,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       try {
         const readsAtStart = reads;
         const head = own.position;
-        await commitEvents(database, 3);
+        await commitStockEvents(database, 3, TENANT);
         // As the relay does: the events are offered when the statement answers.
         underWay = sequence(database).then((events) => own.offer(events));
         await underWay;
@@ -135,7 +119,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
         expect(reads).toBe(readsAtStart);
 
         underWay = undefined;
-        await commitEvents(database, 2);
+        await commitStockEvents(database, 2, TENANT);
         await sequence(database); // another instance's
         await until(() => seen.length === 5);
         expect(seen.slice(3)).toEqual([head + 4, head + 5]);

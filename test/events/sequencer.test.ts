@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/platform/db/database.js';
-import { appendToOutbox } from '../../src/platform/events/outbox.js';
 import { sequencePending } from '../../src/platform/events/outbox-store.js';
+import { commitStockEvents } from '../support/outbox-events.js';
 import { createTestDatabase, postgresAvailable } from '../support/test-app.js';
 
 /**
@@ -10,23 +10,7 @@ import { createTestDatabase, postgresAvailable } from '../support/test-app.js';
  * event exactly one sequence, without gaps.
  */
 const LOCK_KEY = 424_242_424;
-
-async function commitEvents(database: Database, count: number, prefix: string): Promise<void> {
-  await database.schemaOwner().transaction((tx) =>
-    appendToOutbox(
-      tx,
-      Array.from({ length: count }, (_, index) => ({
-        type: 'stock.updated',
-        tenantId: 'sequencer-test',
-        aggregateType: 'stock_level',
-        aggregateId: `${prefix}-${index}`,
-        subject: `stock/${prefix}-${index}`,
-        correlationId: 'sequencer-test',
-        data: { index },
-      })),
-    ),
-  );
-}
+const TENANT = 'sequencer-test';
 
 describe.skipIf(!postgresAvailable())('outbox sequencer [postgres]', () => {
   let database: Database;
@@ -37,7 +21,7 @@ describe.skipIf(!postgresAvailable())('outbox sequencer [postgres]', () => {
   afterAll(async () => drop());
 
   it('answers undefined while another holds the lock, and sequences once it is free', async () => {
-    await commitEvents(database, 3, 'held');
+    await commitStockEvents(database, 3, TENANT, 'held');
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -60,7 +44,9 @@ describe.skipIf(!postgresAvailable())('outbox sequencer [postgres]', () => {
   });
 
   it('gives every event one sequence, gap-free, when sequencers race commits', async () => {
-    const commits = Array.from({ length: 20 }, (_, index) => commitEvents(database, 5, `race-${index}`));
+    const commits = Array.from({ length: 20 }, (_, index) =>
+      commitStockEvents(database, 5, TENANT, `race-${index}`),
+    );
     const sequencers = Array.from({ length: 20 }, () =>
       sequencePending(database.system('outbox-relay'), 7, LOCK_KEY),
     );

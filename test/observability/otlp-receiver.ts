@@ -10,6 +10,8 @@ export interface ReceivedSpan {
   /** OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind: number;
   attributes: Record<string, unknown>;
+  /** The spans this one links to (a batch serving several traces). */
+  links: { traceId: string; spanId: string }[];
   serviceName: string | undefined;
 }
 
@@ -34,6 +36,7 @@ interface OtlpExport {
         name: string;
         kind: number;
         attributes?: OtlpAttribute[];
+        links?: Array<{ traceId: string; spanId: string }>;
       }>;
     }>;
   }>;
@@ -78,6 +81,7 @@ export class OtlpReceiver {
                 name: span.name,
                 kind: span.kind,
                 attributes: flatten(span.attributes),
+                links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })),
                 serviceName: resource['service.name'] as string | undefined,
               });
             }

@@ -115,6 +115,44 @@ describeOnEachDatabase(
       expect(ancestorsOf(delivery as ReceivedSpan)).toContain(server);
     });
 
+    it("runs coalesced reservations in one span per batch: a child of one request's trace, linked to the others", async () => {
+      const { request, createStore, createProduct, stock } = harness();
+      const store = await createStore();
+      const product = await createProduct();
+      await stock(product.id, store, 100);
+      const traceIds = Array.from({ length: 12 }, () => randomHex(16));
+      const responses = await Promise.all(
+        traceIds.map((traceId, index) =>
+          request('POST', '/api/v1/reservations', {
+            body: { product_id: product.id, store_id: store, quantity: 1, customer_id: `traced-${index}` },
+            headers: { traceparent: `00-${traceId}-${randomHex(8)}-01` },
+          }),
+        ),
+      );
+      for (const response of responses) expect(response.status).toBe(201);
+
+      let batches: ReceivedSpan[] = [];
+      await waitUntil('every request is in an exported batch span', async () => {
+        await tracing.flush();
+        batches = collector.spans.filter(
+          (span) => span.name === 'reservations.batch' && traceIds.includes(span.traceId),
+        );
+        const served = new Set(
+          batches.flatMap((batch) => [batch.traceId, ...batch.links.map((link) => link.traceId)]),
+        );
+        return traceIds.every((traceId) => served.has(traceId));
+      });
+      // Requests that piled up behind the first batch shared one: it links to every request but its
+      // parent's. PGlite runs every statement on its one connection, so each request's own reads
+      // queue behind the running batch and reach the reservation queue after it: no batch to share.
+      if (harness().kind === 'postgres') expect(batches.some((batch) => batch.links.length > 0)).toBe(true);
+      for (const batch of batches) {
+        expect(batch.parentSpanId).toBeDefined();
+        expect(Number(batch.attributes['omnistock.batch.size'])).toBe(1 + batch.links.length);
+        for (const link of batch.links) expect(traceIds).toContain(link.traceId);
+      }
+    });
+
     it('starts a new trace when the caller sends none, and drops a malformed traceparent', async () => {
       const { request } = harness();
       const response = await request('GET', '/api/v1/stores', { headers: { traceparent: 'not-a-trace' } });

@@ -86,23 +86,19 @@ export async function setQuantity(
 }
 
 /**
- * The reservation: one conditional UPDATE. Zero rows means not enough available (or not
- * sellable); a concurrent writer of the same row is serialised by its row lock, and PostgreSQL
- * re-checks the condition against the row it committed.
+ * The reservation of one level: the conditional UPDATE of reserveOnLevels. Undefined means not
+ * enough available (or not sellable); a concurrent writer of the same row is serialised by its row
+ * lock, and PostgreSQL re-checks the condition against the row it committed.
  */
 export async function reserveQuantity(
   db: Queryable,
   level: LevelRef,
   quantity: number,
 ): Promise<StockLevelRow | undefined> {
-  const result = await db.query<StockLevelRow>(
-    `UPDATE stock_levels
-        SET reserved = reserved + $4, version = version + 1, updated_at = now()
-      WHERE ${LEVEL_KEY} AND sellable AND quantity - reserved >= $4
-      RETURNING ${LEVEL_COLUMNS}`,
-    [...keyParams(level), quantity],
-  );
-  return result.rows[0];
+  const [after] = await reserveOnLevels(db, level.tenantId, [
+    { productId: level.productId, storeId: level.storeId, units: quantity },
+  ]);
+  return after;
 }
 
 /** Prefixes each level column with `alias.`, for statements that join stock_levels. */

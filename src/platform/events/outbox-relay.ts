@@ -115,9 +115,7 @@ export class OutboxRelay {
     this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
     // Another instance's sequencing run is over (its one NOTIFY): if it kept us out, go now.
     this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => {
-      if (!this.#sequencingLockedOut) return;
-      this.#sequencingLockedOut = false;
-      this.wake();
+      if (this.#sequencingLockedOut) this.wake();
     });
     this.#sweepTimer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
@@ -196,6 +194,7 @@ export class OutboxRelay {
   }
 
   async #sequenceAll(): Promise<void> {
+    this.#sequencingLockedOut = false;
     for (;;) {
       // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
       const sequenced = await sequencePending(

@@ -23,39 +23,23 @@ export interface OutboxBacklog {
 }
 
 /**
- * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
- * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
- * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
- * sequence preserves per-aggregate order. One statement, lock included, so that it can run on its
- * own in autocommit: this runs after every commit, and round trips are what a loaded machine pays
- * for. With a `lockKey`, only the holder of that advisory lock sequences (the lock lasts as long as
- * the statement's transaction); the answer is undefined when another process holds it.
+ * Runs `statements` — CTEs after the one named `lock`, the last named `chosen` and returning
+ * events; `$1` is the batch size — only when the advisory lock `lockKey` is free (taken by the
+ * same statement, it lasts until the statement's transaction ends; no key: no lock). Undefined
+ * when another process holds it; otherwise the chosen events in sequence order. One statement, so
+ * that taking the lock costs no round trip of its own.
  */
-export async function sequencePending(
+async function eventsUnderLock(
   db: Queryable,
   batchSizeMax: number,
   lockKey: number | null,
+  statements: string,
 ): Promise<SequencedEvent[] | undefined> {
-  // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
   const result = await db.query<SequencedEvent & { acquired: boolean }>(
     `WITH lock AS (
        SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
-     ), pending AS (
-       SELECT position, row_number() OVER (ORDER BY position) AS rank
-         FROM (SELECT position FROM outbox_events WHERE sequence IS NULL AND (SELECT acquired FROM lock)
-                ORDER BY position LIMIT $1 FOR UPDATE) AS locked
-     ), head AS (
-       UPDATE event_log_head SET last_sequence = last_sequence + (SELECT count(*) FROM pending)
-        WHERE EXISTS (SELECT 1 FROM pending)
-        RETURNING last_sequence - (SELECT count(*) FROM pending) AS before,
-                  pg_notify('${EVENT_LOG_CHANNEL}', last_sequence::text)
-     ), sequenced AS (
-       UPDATE outbox_events AS o SET sequence = head.before + pending.rank
-         FROM pending, head
-        WHERE o.position = pending.position
-       RETURNING o.id, o.tenant_id, o.sequence, o.envelope
-     )
-     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM sequenced
+     ), ${statements}
+     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM chosen
      UNION ALL
      SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
     [batchSizeMax, lockKey],
@@ -67,32 +51,62 @@ export async function sequencePending(
 }
 
 /**
- * The oldest sequenced events no broker has acknowledged yet, in sequence order. With a `lockKey`,
- * only for the holder of that advisory lock, taken in the same statement (it lasts until the
- * caller's transaction ends); undefined when another process holds it.
+ * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
+ * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
+ * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
+ * sequence preserves per-aggregate order. One statement, lock included, so that it can run on its
+ * own in autocommit: this runs after every commit, and round trips are what a loaded machine pays
+ * for. With a `lockKey`, only the holder of that advisory lock sequences; the answer is undefined
+ * when another process holds it.
  */
-export async function unpublished(
+export function sequencePending(
   db: Queryable,
   batchSizeMax: number,
   lockKey: number | null,
 ): Promise<SequencedEvent[] | undefined> {
-  const result = await db.query<SequencedEvent & { acquired: boolean }>(
-    `WITH lock AS (
-       SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
-     ), pending AS (
+  // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
+  return eventsUnderLock(
+    db,
+    batchSizeMax,
+    lockKey,
+    `pending AS (
+       SELECT position, row_number() OVER (ORDER BY position) AS rank
+         FROM (SELECT position FROM outbox_events WHERE sequence IS NULL AND (SELECT acquired FROM lock)
+                ORDER BY position LIMIT $1 FOR UPDATE) AS locked
+     ), head AS (
+       UPDATE event_log_head SET last_sequence = last_sequence + (SELECT count(*) FROM pending)
+        WHERE EXISTS (SELECT 1 FROM pending)
+        RETURNING last_sequence - (SELECT count(*) FROM pending) AS before,
+                  pg_notify('${EVENT_LOG_CHANNEL}', last_sequence::text)
+     ), chosen AS (
+       UPDATE outbox_events AS o SET sequence = head.before + pending.rank
+         FROM pending, head
+        WHERE o.position = pending.position
+       RETURNING o.id, o.tenant_id, o.sequence, o.envelope
+     )`,
+  );
+}
+
+/**
+ * The oldest sequenced events no broker has acknowledged yet, in sequence order. With a `lockKey`,
+ * only for the holder of that advisory lock, which lasts until the caller's transaction ends;
+ * undefined when another process holds it.
+ */
+export function unpublished(
+  db: Queryable,
+  batchSizeMax: number,
+  lockKey: number | null,
+): Promise<SequencedEvent[] | undefined> {
+  return eventsUnderLock(
+    db,
+    batchSizeMax,
+    lockKey,
+    `chosen AS (
        SELECT id, tenant_id, sequence, envelope FROM outbox_events
         WHERE sequence IS NOT NULL AND synced_at IS NULL AND abandoned_at IS NULL AND (SELECT acquired FROM lock)
         ORDER BY sequence LIMIT $1
-     )
-     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM pending
-     UNION ALL
-     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
-    [batchSizeMax, lockKey],
+     )`,
   );
-  if (result.rows.some((row) => !row.acquired)) return undefined;
-  return result.rows
-    .map(({ acquired: _acquired, ...event }) => event)
-    .sort((left, right) => Number(left.sequence) - Number(right.sequence));
 }
 
 export async function markPublished(db: Queryable, ids: readonly string[]): Promise<void> {

@@ -2,6 +2,7 @@ import {
   type Attributes,
   type Context,
   context,
+  type Link,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -37,6 +38,8 @@ export interface SpanOptions {
   attributes?: Attributes;
   /** The parent; the active context by default. */
   parent?: Context;
+  /** Other spans this one serves too (a batch): OpenTelemetry's way of showing a fan-in. */
+  links?: Link[];
 }
 
 /** Runs `work` inside a span that becomes the active one; errors mark the span and are re-thrown. */
@@ -52,6 +55,7 @@ export async function inSpan<T>(
     {
       kind: options.kind ?? SpanKind.INTERNAL,
       ...(options.attributes ? { attributes: options.attributes } : {}),
+      ...(options.links ? { links: options.links } : {}),
     },
     options.parent ?? context.active(),
     async (span) => {
@@ -88,18 +92,7 @@ export async function inBatchSpan<T>(
     .map((each) => (each === undefined ? undefined : trace.getSpanContext(each)))
     .filter((spanContext) => spanContext !== undefined && trace.isSpanContextValid(spanContext))
     .map((spanContext) => ({ context: spanContext as NonNullable<typeof spanContext> }));
-  return trace
-    .getTracer(TRACER_NAME)
-    .startActiveSpan(name, { attributes, links }, contexts[0] ?? ROOT_CONTEXT, async (span) => {
-      try {
-        return await work();
-      } catch (error) {
-        markFailed(span, error);
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+  return inSpan(name, { attributes, links, parent: contexts[0] ?? ROOT_CONTEXT }, () => work());
 }
 
 /** Starts a span the caller ends (work that spans callbacks); undefined when tracing is off. */
