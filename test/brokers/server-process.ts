@@ -37,6 +37,11 @@ export class ServerProcess {
     private readonly identity: { uid: number; gid: number } | undefined = undefined,
   ) {}
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** Starts the server and resolves once its port accepts connections. */
   async start(readyTimeoutMs: number): Promise<void> {
     if (this.#child !== undefined) throw new Error(`${this.name} is already running`);
@@ -91,8 +96,29 @@ export class ServerProcess {
   }
 }
 
-/** Signals `pid` and its descendants (read from /proc), parents first. */
+/**
+ * Signals `pid` and its descendants, parents first, until a fresh look at /proc finds none left
+ * unsignalled: a process forked between one look and its parent's SIGSTOP (a PostgreSQL backend
+ * for a new connection, say) would otherwise escape the pause and keep answering.
+ */
 function signalTree(pid: number, signal: NodeJS.Signals): void {
+  const signalled = new Set<number>();
+  for (;;) {
+    const unsignalled = treeOf(pid).filter((member) => !signalled.has(member));
+    if (unsignalled.length === 0) return;
+    for (const member of unsignalled) {
+      signalled.add(member);
+      try {
+        process.kill(member, signal);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+/** `pid` and its descendants as /proc shows them now, parents before their children. */
+function treeOf(pid: number): number[] {
   const childrenOf = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -105,16 +131,14 @@ function signalTree(pid: number, signal: NodeJS.Signals): void {
       // The process ended while we looked.
     }
   }
+  const tree: number[] = [];
   const pending = [pid];
   while (pending.length > 0) {
     const next = pending.shift() as number;
-    try {
-      process.kill(next, signal);
-    } catch {
-      // Already gone.
-    }
+    tree.push(next);
     pending.push(...(childrenOf.get(next) ?? []));
   }
+  return tree;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
