@@ -18,7 +18,6 @@ import {
 } from '../../platform/http/pagination.js';
 import type { RequestContext } from '../../platform/http/request-context.js';
 import { ProductId, StoreId } from '../catalog/index.js';
-import { reservationNotFound } from './inventory.errors.js';
 import {
   Reservation,
   ReservationBatchCreate,
@@ -26,7 +25,7 @@ import {
   ReservationStats,
   ReservationStatus,
 } from './inventory.schemas.js';
-import { type ReservationService, toReservation } from './reservation.service.js';
+import { type ReservationService, type ReservationVisibility, toReservation } from './reservation.service.js';
 
 const ReservationParams = Type.Object({ reservationId: Type.String({ format: 'uuid' }) });
 const ReservationPage = PageOf(Reservation);
@@ -51,14 +50,13 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
   return async (api) => {
     const tags = ['reservations'];
     const staff = staffOnly(STAFF_ROLES);
-    const visible = async (context: RequestContext, reservationId: string): Promise<void> => {
+    /** Whom a reservation shows to: a customer their own, staff those of their stores; others get 404. */
+    const visibleTo = (context: RequestContext): ReservationVisibility => {
       const principal = requireRole(context, ...STAFF_ROLES, 'customer');
-      const reservation = await reservations.get(context.tenantId, reservationId);
-      const allowed =
+      return (reservation) =>
         principal.role === 'customer'
           ? reservation.customer_id === principal.id
           : canAccessStore(principal, reservation.store_id);
-      if (!allowed) throw reservationNotFound(reservationId);
     };
 
     api.post(
@@ -204,8 +202,11 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         },
       },
       async (request) => {
-        await visible(request.context, request.params.reservationId);
-        return reservations.get(request.context.tenantId, request.params.reservationId);
+        return reservations.get(
+          request.context.tenantId,
+          request.params.reservationId,
+          visibleTo(request.context),
+        );
       },
     );
 
@@ -221,8 +222,11 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         },
       },
       async (request) => {
-        await visible(request.context, request.params.reservationId);
-        return reservations.confirm(request.context, request.params.reservationId);
+        return reservations.confirm(
+          request.context,
+          request.params.reservationId,
+          visibleTo(request.context),
+        );
       },
     );
 
@@ -238,8 +242,7 @@ export function reservationRoutes(reservations: ReservationService): FastifyPlug
         },
       },
       async (request) => {
-        await visible(request.context, request.params.reservationId);
-        return reservations.cancel(request.context, request.params.reservationId);
+        return reservations.cancel(request.context, request.params.reservationId, visibleTo(request.context));
       },
     );
   };

@@ -122,6 +122,14 @@ export function toReservation(row: ReservationRow, now = Date.now()): Reservatio
   };
 }
 
+/**
+ * Whether the caller may see a reservation (the route decides, from the principal). Checked on the
+ * row the operation reads, so that an invisible reservation is a 404 that costs no read of its own.
+ */
+export type ReservationVisibility = (
+  reservation: Pick<ReservationRow, 'customer_id' | 'store_id'>,
+) => boolean;
+
 interface UnmetLine {
   index: number;
   product_id: string;
@@ -455,17 +463,21 @@ export class ReservationService {
     return { batch_id: batchId, reservations: rows.map((row) => toReservation(row)) };
   }
 
-  async get(tenantId: string, reservationId: string): Promise<Reservation> {
+  async get(tenantId: string, reservationId: string, visible: ReservationVisibility): Promise<Reservation> {
     const row = await findReservation(this.database.forTenant(tenantId), tenantId, reservationId);
-    if (row === undefined) throw reservationNotFound(reservationId);
+    if (row === undefined || !visible(row)) throw reservationNotFound(reservationId);
     return toReservation(row);
   }
 
   /** The sale. Confirming twice returns the confirmed reservation; a cancelled or expired one is a 409. */
-  async confirm(context: RequestContext, reservationId: string): Promise<Reservation> {
+  async confirm(
+    context: RequestContext,
+    reservationId: string,
+    visible: ReservationVisibility,
+  ): Promise<Reservation> {
     const origin = originOf(context);
     const outcome = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const row = await this.#lock(tx, context.tenantId, reservationId);
+      const row = await this.#lock(tx, context.tenantId, reservationId, visible);
       if (row.status !== 'PENDING') return row;
       if (row.due) {
         await this.#expire(tx, origin, [row]);
@@ -499,10 +511,14 @@ export class ReservationService {
   }
 
   /** Gives the stock back. Cancelling a cancelled or expired reservation is harmless; a confirmed one is a 409. */
-  async cancel(context: RequestContext, reservationId: string): Promise<Reservation> {
+  async cancel(
+    context: RequestContext,
+    reservationId: string,
+    visible: ReservationVisibility,
+  ): Promise<Reservation> {
     const origin = originOf(context);
     const outcome = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const row = await this.#lock(tx, context.tenantId, reservationId);
+      const row = await this.#lock(tx, context.tenantId, reservationId, visible);
       if (row.status !== 'PENDING') return row;
       if (row.due) {
         await this.#expire(tx, origin, [row]);
@@ -659,9 +675,15 @@ export class ReservationService {
     if (violation !== undefined) throw customerHoldLimitExceeded(violation);
   }
 
-  async #lock(tx: Queryable, tenantId: string, reservationId: string): Promise<ReservationRow> {
+  /** The reservation, locked; one the caller may not see is not found, and nothing is written. */
+  async #lock(
+    tx: Queryable,
+    tenantId: string,
+    reservationId: string,
+    visible: ReservationVisibility,
+  ): Promise<ReservationRow> {
     const row = await findReservation(tx, tenantId, reservationId, { forUpdate: true });
-    if (row === undefined) throw reservationNotFound(reservationId);
+    if (row === undefined || !visible(row)) throw reservationNotFound(reservationId);
     return row;
   }
 
