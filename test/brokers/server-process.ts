@@ -99,7 +99,9 @@ export class ServerProcess {
 /**
  * Signals `pid` and its descendants, parents first, until a fresh look at /proc finds none left
  * unsignalled: a process forked between one look and its parent's SIGSTOP (a PostgreSQL backend
- * for a new connection, say) would otherwise escape the pause and keep answering.
+ * for a new connection, say) would otherwise escape the pause and keep answering. A SIGSTOP takes
+ * effect a moment after kill() returns, when the process runs on the other core: each pass waits
+ * until its processes are stopped, so that the next look sees everything they forked.
  */
 function signalTree(pid: number, signal: NodeJS.Signals): void {
   const signalled = new Set<number>();
@@ -114,6 +116,27 @@ function signalTree(pid: number, signal: NodeJS.Signals): void {
         // Already gone.
       }
     }
+    if (signal === 'SIGSTOP') untilStopped(unsignalled);
+  }
+}
+
+/** Waits (bounded, busy: this is a test's pause) until each process is stopped, a zombie or gone. */
+function untilStopped(pids: readonly number[]): void {
+  const deadline = Date.now() + 1_000;
+  for (const pid of pids) {
+    while (Date.now() < deadline) {
+      const state = processState(pid);
+      if (state === undefined || state === 'T' || state === 'Z') break;
+    }
+  }
+}
+
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
   }
 }
 
