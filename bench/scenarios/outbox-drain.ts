@@ -1,4 +1,5 @@
 import type { Queryable } from '../../src/platform/db/database.js';
+import { backlog } from '../../src/platform/events/outbox-store.js';
 import { newId } from '../../src/platform/ids.js';
 import type { DatabaseKind } from '../support/database.js';
 import { startService } from '../support/service.js';
@@ -65,10 +66,7 @@ async function drain(kind: DatabaseKind, broker: string, url: string | undefined
 async function pendingReachesZero(database: Queryable, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const left = await database.query<{ count: number }>(
-      'SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL',
-    );
-    if (Number(left.rows[0]?.count) === 0) return true;
+    if (Number((await backlog(database)).pending) === 0) return true;
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

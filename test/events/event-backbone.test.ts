@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import type { BrokerMessage } from '../../src/platform/events/broker.js';
-import { purgePublishedEvents } from '../../src/platform/events/outbox-store.js';
+import { backlog, markPublished, purgePublishedEvents } from '../../src/platform/events/outbox-store.js';
 import { newId } from '../../src/platform/ids.js';
 import { hashApiKey } from '../../src/platform/security/api-key.js';
 import { SseClient } from '../support/sse-client.js';
@@ -56,13 +56,10 @@ describeOnEachDatabase('event backbone', (harness) => {
     for (const change of [-1, -2, 3])
       await request('POST', `${url}/adjust`, { body: { quantity_change: change, reason: 'CORRECTION' } });
     const pending = await eventually(
-      () =>
-        db
-          .schemaOwner()
-          .query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
-      (result) => Number(result.rows[0]?.count) === 0,
+      () => backlog(db.schemaOwner()),
+      (figures) => Number(figures.pending) === 0,
     );
-    expect(Number(pending.rows[0]?.count)).toBe(0);
+    expect(Number(pending.pending)).toBe(0);
     await eventually(
       async () => received.length,
       (count) => count >= 6,
@@ -216,24 +213,45 @@ describeOnEachDatabase('event backbone', (harness) => {
     const { db } = harness();
     await stocked(1);
     await eventually(
-      () =>
-        db
-          .schemaOwner()
-          .query<{ count: number }>('SELECT count(*) AS count FROM outbox_events WHERE synced_at IS NULL'),
-      (result) => Number(result.rows[0]?.count) === 0,
+      () => backlog(db.schemaOwner()),
+      (figures) => Number(figures.pending) === 0,
     );
     await db
       .schemaOwner()
       .query(
         `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'stock.created'`,
       );
-    await db
-      .schemaOwner()
-      .query(`UPDATE outbox_events SET synced_at = NULL WHERE event_type = 'store.created'`);
+    // As if the broker had acknowledged store.created but not product.created (nor what follows).
+    await db.schemaOwner().query(
+      `UPDATE event_log_published SET through_sequence =
+           (SELECT sequence - 1 FROM outbox_events WHERE event_type = 'product.created')`,
+    );
     expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(1);
     const left = await db
       .schemaOwner()
       .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY position');
-    expect(left.rows.map((row) => row.event_type)).toEqual(['store.created', 'stock.created']);
+    expect(left.rows.map((row) => row.event_type)).toEqual(['product.created', 'stock.created']);
+  });
+
+  it('never moves the publish watermark back: a late acknowledgement cannot undo a later one', async () => {
+    const { db } = harness();
+    await stocked(1);
+    await eventually(
+      () => backlog(db.schemaOwner()),
+      (figures) => Number(figures.pending) === 0,
+    );
+    const watermark = async () =>
+      Number(
+        (
+          await db
+            .schemaOwner()
+            .query<{ through_sequence: number }>('SELECT through_sequence FROM event_log_published')
+        ).rows[0]?.through_sequence,
+      );
+    const reached = await watermark();
+    expect(reached).toBeGreaterThanOrEqual(3);
+    await markPublished(db.schemaOwner(), reached - 2);
+    expect(await watermark()).toBe(reached);
+    expect(Number((await backlog(db.schemaOwner())).pending)).toBe(0);
   });
 });

@@ -119,7 +119,8 @@ describe.skipIf(!postgresAvailable())('two instances sharing one PostgreSQL', ()
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('streams to a client of one instance the changes made through the other', async () => {
+  /** Instances a and b of the service on one fresh database (and, when given, one broker). */
+  async function twoInstances(broker?: Broker) {
     const { database, drop } = await createTestDatabase('postgres');
     cleanups.push(drop);
     const { PgDatabase } = await import('../../src/platform/db/pg-database.js');
@@ -134,10 +135,83 @@ describe.skipIf(!postgresAvailable())('two instances sharing one PostgreSQL', ()
       applicationName: 'omnistock-test-b',
     });
     cleanups.push(() => second.close());
-    const a = await startTestApp('postgres', database);
-    cleanups.push(() => a.app.close());
-    const b = await startTestApp('postgres', second);
-    cleanups.push(() => b.app.close());
+    const a = await startTestApp('postgres', database, {}, broker);
+    const b = await startTestApp('postgres', second, {}, broker);
+    const closeA = closingOnce(a);
+    const closeB = closingOnce(b);
+    cleanups.push(closeA, closeB);
+    return { database, a, b, close: { 'omnistock-test': closeA, 'omnistock-test-b': closeB } };
+  }
+
+  function closingOnce(instance: TestApp): () => Promise<void> {
+    let closed: Promise<void> | undefined;
+    return () => {
+      closed ??= instance.app.close();
+      return closed;
+    };
+  }
+
+  it('publishes through one instance at a time; a lost or closed holder is taken over, nothing lost or reordered', async () => {
+    const broker = new MemoryBroker();
+    const { database, a, b, close } = await twoInstances(broker);
+    const received: BrokerMessage[] = [];
+    await broker.consume('audit', async (message) => {
+      received.push(message);
+    });
+    const store = await a.createStore();
+    const product = await a.createProduct();
+    await a.stock(product.id, store, 1_000);
+    const adjustThrough = async (instances: TestApp[], rounds: number) => {
+      for (let round = 0; round < rounds; round += 1)
+        for (const instance of instances) {
+          const response = await instance.request('POST', `/api/v1/stock/${product.id}/${store}/adjust`, {
+            body: { quantity_change: -1, reason: 'SALE' },
+          });
+          expect(response.status).toBe(200);
+        }
+    };
+    // The backend holding the publisher lease (a session-level advisory lock), by instance.
+    const leaseHolders = async () =>
+      (
+        await database.schemaOwner().query<{ pid: number; application_name: string }>(
+          `SELECT activity.pid, activity.application_name
+             FROM pg_locks AS lock JOIN pg_stat_activity AS activity ON activity.pid = lock.pid
+            WHERE lock.locktype = 'advisory' AND lock.granted AND activity.datname = current_database()
+              AND lock.classid::bigint * 4294967296 + lock.objid::bigint = 7340213903`,
+        )
+      ).rows;
+
+    await adjustThrough([a, b], 10);
+    await until(() => received.length === 23, 10_000);
+    const [holder, ...others] = await leaseHolders();
+    expect(others).toEqual([]);
+    expect(holder?.application_name).toMatch(/:outbox-relay$/);
+
+    // Its connection lost, as in a crash: the lock goes with the session; a new holder takes it.
+    await database.schemaOwner().query('SELECT pg_terminate_backend($1)', [holder?.pid]);
+    await adjustThrough([a, b], 10);
+    await until(() => received.length >= 43, 10_000);
+    const [successor] = await leaseHolders();
+    expect(successor?.pid).not.toBe(holder?.pid);
+
+    // The holder shuts down: the other instance, the only one left, publishes its changes.
+    const instance = (successor?.application_name as string).replace(
+      /:outbox-relay$/,
+      '',
+    ) as keyof typeof close;
+    await close[instance]();
+    await adjustThrough([instance === 'omnistock-test' ? b : a], 10);
+    await until(() => received.length >= 53, 10_000);
+
+    // Nothing lost, nothing out of order: the level's versions in the order they were published.
+    const versions = [...new Map(received.map((message) => [message.id, message])).values()]
+      .filter((message) => message.envelope.type === 'stock.updated')
+      .map((message) => (message.envelope.data as { version: number }).version);
+    expect(versions).toEqual(Array.from({ length: 50 }, (_, index) => index + 2));
+  });
+
+  it('streams to a client of one instance the changes made through the other', async () => {
+    const { a, b } = await twoInstances();
     const url = await b.app.server.listen({ port: 0, host: '127.0.0.1' });
     const stream = await SseClient.connect(`${url}/api/v1/events/stream?type=stock.updated`);
     cleanups.push(() => stream.close());

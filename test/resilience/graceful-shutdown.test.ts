@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgliteDatabase } from '../../src/platform/db/pglite-database.js';
+import { backlog } from '../../src/platform/events/outbox-store.js';
 import { sparePort } from '../brokers/server-process.js';
 import { ADMIN_KEY } from '../support/test-app.js';
 
@@ -114,12 +115,7 @@ describe('graceful shutdown on SIGTERM', () => {
         .query<{ quantity: number }>('SELECT quantity FROM stock_levels');
       expect(level.rows[0]?.quantity).toBe(10_000 - acknowledged);
       // The relay flushed before exiting: every committed event reached the (in-process) broker.
-      const pending = await database
-        .schemaOwner()
-        .query<{ pending: number }>(
-          'SELECT count(*)::int AS pending FROM outbox_events WHERE synced_at IS NULL',
-        );
-      expect(pending.rows[0]?.pending).toBe(0);
+      expect(Number((await backlog(database.schemaOwner())).pending)).toBe(0);
     } finally {
       await database.close();
     }

@@ -113,6 +113,18 @@ export function scopeStatements(scope: Scope, lifetime: 'transaction' | 'session
   }
 }
 
+/**
+ * A connection of its own, outside the pool, whose statements run in autocommit in a system scope:
+ * for a background job that holds a session-level advisory lock across statements (a lease), and
+ * that should neither take turns with requests for pooled connections nor switch their scope back
+ * and forth. Its session locks end with it, also when its connection is lost.
+ */
+export interface DedicatedSession extends Queryable {
+  /** The connection is gone (ended, or lost with the server): its locks with it; open another. */
+  readonly ended: boolean;
+  end(): Promise<void>;
+}
+
 export interface Database {
   readonly kind: DatabaseKind;
   /** Work for one tenant: row-level security shows and accepts that tenant's rows only. */
@@ -130,6 +142,8 @@ export interface Database {
    * keeps a slow safety sweep. Resolves to a function that stops listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Opens a dedicated session in `purpose`'s system scope (see DedicatedSession). */
+  session(purpose: SystemPurpose): Promise<DedicatedSession>;
   /** Cheap round trip used by readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;

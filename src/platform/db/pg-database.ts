@@ -3,12 +3,14 @@ import { DATABASE_POLICY } from '../dependency-policies.js';
 import {
   assertChannelName,
   type Database,
+  type DedicatedSession,
   isConnectivityError,
   type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
   type ScopeStatements,
   type SystemPurpose,
+  scopeStatements,
   scopedViews,
   type Transaction,
 } from './database.js';
@@ -151,6 +153,54 @@ export class PgDatabase implements Database {
     } finally {
       client.release(connectionBroken);
     }
+  }
+
+  /**
+   * A pg.Client of its own, put in the system scope once. A connectivity error on it, or the server
+   * closing it, ends it: the caller opens another, and the server has released its locks.
+   */
+  async session(purpose: SystemPurpose): Promise<DedicatedSession> {
+    const client = new pg.Client({
+      connectionString: this.#options.connectionString,
+      connectionTimeoutMillis: this.#options.connectionTimeoutMs,
+      statement_timeout: this.#options.statementTimeoutMs,
+      query_timeout: this.#options.statementTimeoutMs + DATABASE_POLICY.queryTimeoutMarginMs,
+      keepAlive: true,
+      application_name: `${this.#options.applicationName}:${purpose}`,
+    });
+    let ended = false;
+    const end = async () => {
+      if (ended) return;
+      ended = true;
+      await client.end().catch(() => {});
+    };
+    // Unheard, an error of an idle client would crash the process; it only ends the session.
+    client.on('error', () => void end());
+    client.on('end', () => {
+      ended = true;
+    });
+    try {
+      await client.connect();
+      await client.query(scopeStatements({ kind: 'system', purpose }, 'session'));
+    } catch (error) {
+      await end();
+      throw error;
+    }
+    return {
+      get ended() {
+        return ended;
+      },
+      end,
+      async query<Row>(sql: string, params: readonly unknown[] = []) {
+        try {
+          const result = await client.query(sql, params as unknown[]);
+          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+        } catch (error) {
+          if (isConnectivityError(error)) await end();
+          throw error;
+        }
+      },
+    };
   }
 
   /**

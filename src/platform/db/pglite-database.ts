@@ -2,6 +2,7 @@ import { PGlite, type Results, types } from '@electric-sql/pglite';
 import {
   assertChannelName,
   type Database,
+  type DedicatedSession,
   type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
@@ -78,6 +79,19 @@ export class PgliteDatabase implements Database {
     });
     runAfterCommit(committed);
     return value;
+  }
+
+  /** One connection serves everything here: the session is the system view, and ends with the database. */
+  async session(purpose: SystemPurpose): Promise<DedicatedSession> {
+    const view = this.system(purpose);
+    const db = this.#db;
+    return {
+      query: (sql, params) => view.query(sql, params),
+      get ended() {
+        return db.closed;
+      },
+      end: async () => {},
+    };
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

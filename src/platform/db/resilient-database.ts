@@ -12,6 +12,7 @@ import {
 import { type BreakerState, breakerStateOf } from '../breaker-state.js';
 import {
   type Database,
+  type DedicatedSession,
   isConnectivityError,
   type ScopedDatabase,
   type SystemPurpose,
@@ -98,6 +99,11 @@ export class ResilientDatabase implements Database {
 
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
     return this.inner.listen(channel, onNotify);
+  }
+
+  /** Unguarded: its one background job retries on its own, and holds no pooled connection. */
+  session(purpose: SystemPurpose): Promise<DedicatedSession> {
+    return this.inner.session(purpose);
   }
 
   /** Unguarded: readiness must report the database as it is, not as the breaker remembers it. */

@@ -10,7 +10,7 @@ import {
 } from 'cockatiel';
 import { type BreakerState, breakerStateOf } from '../breaker-state.js';
 import { CoalescingRunner } from '../coalescing-runner.js';
-import type { Database, Queryable } from '../db/database.js';
+import type { Database, DedicatedSession } from '../db/database.js';
 import { BROKER_POLICY } from '../dependency-policies.js';
 import { withTimeout } from '../timing.js';
 import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
@@ -18,6 +18,7 @@ import { committedOutbox } from './committed-outbox.js';
 import {
   EVENT_LOG_CHANNEL,
   markPublished,
+  publishedThrough,
   recordPublishFailure,
   type SequencedEvent,
   sequencePending,
@@ -32,8 +33,9 @@ export interface OutboxRelayOptions {
   /** A publish the broker has not acknowledged by then counts as failed. */
   publishTimeoutMs: number;
   /**
-   * `advisory-lock`: several processes share the database (PostgreSQL); one at a time sequences and
-   * publishes, under a transaction-scoped advisory lock. `single-process`: PGlite, one process.
+   * `advisory-lock`: several processes share the database (PostgreSQL); one at a time sequences,
+   * under a transaction-scoped advisory lock, and one publishes, under a lease (a session-scoped
+   * advisory lock held as long as its session lasts). `single-process`: PGlite, one process.
    */
   exclusivity: 'advisory-lock' | 'single-process';
   /** Consecutive failures that open the breaker, and how long it stays open. */
@@ -55,15 +57,30 @@ export interface RelayLogger {
 /** Any fixed key: the relay's lock among all omnistock instances sharing a database. */
 const SEQUENCER_LOCK_KEY = 7_340_213_902;
 const PUBLISHER_LOCK_KEY = 7_340_213_903;
-/** Another instance holds the lock: look again this soon, so nothing it did not see is left behind. */
+/** Another instance holds the sequencer lock: look again this soon, so nothing it did not see is left behind. */
 const LOCK_BUSY_RETRY_MS = 50;
+/**
+ * Another instance holds the publisher lease: ask again at most this often. The holder is woken by
+ * every sequencing run's announcement, so nothing waits on us; asking is only for taking over once
+ * the holder's session is gone.
+ */
+const LEASE_RETRY_MS = 1_000;
+/** Events sequenced here and kept for the publisher; past this, it reads them back instead. */
+const HANDED_OFF_MAX = 10_000;
+
+/** The publisher's right to publish, and what it knows the broker acknowledged. */
+interface PublisherLease {
+  session: DedicatedSession;
+  /** The publish watermark: the lease holder alone moves it, so its own copy is the truth. */
+  publishedThrough: number;
+}
 
 /**
  * Moves committed outbox rows to the broker. It wakes on commit (in-process, after every commit of
  * an outbox row in this process), not on a timer; the timer is only the safety sweep for what a
  * crash between a commit and its sequencing left behind. Each cycle first gives new rows
  * their event-log sequence (commit order), then publishes unacknowledged events in sequence order
- * and marks them `synced_at` once the broker acknowledged. Failures back off exponentially with
+ * and moves the publish watermark once the broker acknowledged. Failures back off exponentially with
  * jitter behind a circuit breaker; nothing is skipped, so order per aggregate holds and nothing is
  * lost — a retry may repeat a publish, which the broker (message id) or the consumers' inbox absorb.
  * Sequencing never waits for the broker: the event log (and the live streams that follow it) stays
@@ -82,6 +99,13 @@ export class OutboxRelay {
   #unsubscribeLocal: (() => void) | undefined;
   /** Another instance held the sequencer lock when this one last tried. */
   #sequencingLockedOut = false;
+  /** The relay's own connection (see DedicatedSession): sequencing, and publishing under the lease. */
+  #session: DedicatedSession | undefined;
+  #lease: PublisherLease | undefined;
+  #leaseRefusedAt = Number.NEGATIVE_INFINITY;
+  #leaseRetryTimer: NodeJS.Timeout | undefined;
+  /** What this process sequenced and has not seen acknowledged, in sequence order: published without a read back. */
+  #handedOff: SequencedEvent[] = [];
   #stopped = true;
 
   constructor(
@@ -113,9 +137,11 @@ export class OutboxRelay {
     this.#publisher.restart();
     // Commits in this process wake it directly: writes issue no NOTIFY (migration 0008).
     this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
-    // Another instance's sequencing run is over (its one NOTIFY): if it kept us out, go now.
+    // Another instance's sequencing run is over (its one NOTIFY): if it kept us out, go now; if we
+    // hold the publisher lease, its events are ours to publish.
     this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => {
       if (this.#sequencingLockedOut) this.wake();
+      else if (this.#lease !== undefined) this.#publisher.wake();
     });
     this.#sweepTimer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
@@ -140,6 +166,7 @@ export class OutboxRelay {
     this.#stopped = true;
     clearInterval(this.#sweepTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#leaseRetryTimer);
     this.#unsubscribeLocal?.();
     await this.#unlisten?.();
     await this.#sequencer.stop();
@@ -150,6 +177,18 @@ export class OutboxRelay {
     });
     await Promise.race([this.#drain().catch(() => {}), deadline]);
     clearTimeout(flushTimer);
+    // Ending the session hands the lease over: another instance's next attempt takes it.
+    this.#lease = undefined;
+    await this.#session?.end();
+    this.#session = undefined;
+  }
+
+  /** The relay's session, opened again once it has ended (a lease ends with it). */
+  async #openSession(): Promise<DedicatedSession> {
+    if (this.#session !== undefined && !this.#session.ended) return this.#session;
+    this.#lease = undefined;
+    this.#session = await this.database.session('outbox-relay');
+    return this.#session;
   }
 
   async #sequenceStep(): Promise<void> {
@@ -198,7 +237,7 @@ export class OutboxRelay {
     for (;;) {
       // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
       const sequenced = await sequencePending(
-        this.database.system('outbox-relay'),
+        await this.#openSession(),
         this.options.batchSizeMax,
         this.options.exclusivity === 'advisory-lock' ? SEQUENCER_LOCK_KEY : null,
       );
@@ -206,7 +245,10 @@ export class OutboxRelay {
         this.#sequencingLockedOut = true;
         return this.#wakeSoon(this.#sequencer);
       }
-      if (sequenced.length > 0) this.options.onSequenced?.(sequenced);
+      if (sequenced.length > 0) {
+        this.#handOff(sequenced);
+        this.options.onSequenced?.(sequenced);
+      }
       // A short batch took everything committed: a later commit wakes us again.
       if (sequenced.length < this.options.batchSizeMax) return;
     }
@@ -216,8 +258,7 @@ export class OutboxRelay {
   async #publishAll(): Promise<void> {
     for (;;) {
       const published = await this.#publishBatch();
-      if (published === undefined) return this.#wakeSoon(this.#publisher);
-      if (published < this.options.batchSizeMax) return;
+      if (published === undefined || published < this.options.batchSizeMax) return;
     }
   }
 
@@ -237,21 +278,25 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes the oldest unacknowledged events and marks them, as the only publisher among the
-   * processes sharing the database (PostgreSQL): under a transaction-scoped advisory lock, taken by
-   * the statement that reads the events, so that a crash releases it. Undefined when another holds
-   * it. Sequencing has a lock of its own and never waits on a publish.
+   * Publishes the oldest unacknowledged events and moves the watermark past them, as the only
+   * publisher among the processes sharing the database: the holder of the lease, on the relay's
+   * session, in autocommit. The events are those this process sequenced when they follow the
+   * watermark without a gap (no read back); otherwise, when another instance sequenced some, they
+   * are read. Undefined when another instance holds the lease.
    */
   async #publishBatch(): Promise<number | undefined> {
-    // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
-    const everyTenant = this.database.system('outbox-relay');
-    if (this.options.exclusivity === 'single-process') return this.#publishNext(everyTenant, null);
-    return everyTenant.transaction((tx) => this.#publishNext(tx, PUBLISHER_LOCK_KEY));
-  }
-
-  async #publishNext(db: Queryable, lockKey: number | null): Promise<number | undefined> {
-    const events = await unpublished(db, this.options.batchSizeMax, lockKey);
-    if (events === undefined || events.length === 0) return events?.length;
+    const lease = await this.#leased();
+    if (lease === undefined) {
+      // The holder publishes what we sequenced (it hears every sequencing run). Should it be gone
+      // without a word, we take over at the next attempt: one is due shortly.
+      if (this.#handedOff.length > 0) this.#retryLeaseSoon();
+      this.#handedOff = [];
+      return undefined;
+    }
+    const events =
+      this.#handedOffAfter(lease.publishedThrough) ??
+      ((await unpublished(lease.session, this.options.batchSizeMax, null)) as SequencedEvent[]);
+    if (events.length === 0) return 0;
     try {
       await this.#breaker.execute(() =>
         withTimeout(
@@ -264,18 +309,72 @@ export class OutboxRelay {
       this.options.onPublish?.('failed', events.length);
       const first = events[0] as SequencedEvent;
       await recordPublishFailure(
-        this.database.system('outbox-relay'),
+        lease.session,
         first.id,
         error instanceof Error ? error.message : String(error),
       ).catch(() => {});
       throw error;
     }
-    await markPublished(
-      db,
-      events.map((event) => event.id),
-    );
+    const through = (events.at(-1) as SequencedEvent).sequence;
+    await markPublished(lease.session, through);
+    lease.publishedThrough = through;
     this.options.onPublish?.('acknowledged', events.length);
     return events.length;
+  }
+
+  /**
+   * The publisher lease: kept while the relay's session lasts, taken when free (PostgreSQL), always
+   * this process's (PGlite). Its watermark is read once taken; from then on only the holder moves it.
+   */
+  async #leased(): Promise<PublisherLease | undefined> {
+    const session = await this.#openSession();
+    if (this.#lease?.session === session) return this.#lease;
+    if (this.options.exclusivity === 'advisory-lock') {
+      if (performance.now() - this.#leaseRefusedAt < LEASE_RETRY_MS) return undefined;
+      const taken = await session.query<{ acquired: boolean }>('SELECT pg_try_advisory_lock($1) AS acquired', [
+        PUBLISHER_LOCK_KEY,
+      ]);
+      if (taken.rows[0]?.acquired !== true) {
+        this.#leaseRefusedAt = performance.now();
+        return undefined;
+      }
+      this.logger.info({ broker: this.broker.name }, 'publisher lease taken');
+    }
+    // Read after the lock is ours, so that no acknowledgement of the previous holder is missed.
+    this.#lease = { session, publishedThrough: await publishedThrough(session) };
+    return this.#lease;
+  }
+
+  #retryLeaseSoon(): void {
+    if (this.#stopped || this.#leaseRetryTimer !== undefined) return;
+    this.#leaseRetryTimer = setTimeout(() => {
+      this.#leaseRetryTimer = undefined;
+      this.#publisher.wake();
+    }, LEASE_RETRY_MS);
+    this.#leaseRetryTimer.unref();
+  }
+
+  /** Keeps what was just sequenced for the publisher, unless it is falling far behind. */
+  #handOff(sequenced: readonly SequencedEvent[]): void {
+    if (this.#handedOff.length + sequenced.length > HANDED_OFF_MAX) this.#handedOff = [];
+    else this.#handedOff.push(...sequenced);
+  }
+
+  /**
+   * The handed-off events that follow `publishedThrough` without a gap, up to a batch; undefined
+   * when the next one to publish is not among them (another instance sequenced it): read it.
+   */
+  #handedOffAfter(publishedThrough: number): SequencedEvent[] | undefined {
+    const firstUnpublished = this.#handedOff.findIndex((event) => event.sequence > publishedThrough);
+    this.#handedOff = firstUnpublished < 0 ? [] : this.#handedOff.slice(firstUnpublished);
+    const batch: SequencedEvent[] = [];
+    let expected = publishedThrough + 1;
+    for (const event of this.#handedOff) {
+      if (event.sequence !== expected || batch.length === this.options.batchSizeMax) break;
+      batch.push(event);
+      expected += 1;
+    }
+    return batch.length > 0 ? batch : undefined;
   }
 }
 

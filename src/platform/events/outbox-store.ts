@@ -88,9 +88,9 @@ export function sequencePending(
 }
 
 /**
- * The oldest sequenced events no broker has acknowledged yet, in sequence order. With a `lockKey`,
- * only for the holder of that advisory lock, which lasts until the caller's transaction ends;
- * undefined when another process holds it.
+ * The oldest sequenced events past the publish watermark (none acknowledged by the broker yet), in
+ * sequence order. With a `lockKey`, only for the holder of that advisory lock, which lasts until
+ * the caller's transaction ends; undefined when another process holds it.
  */
 export function unpublished(
   db: Queryable,
@@ -103,17 +103,29 @@ export function unpublished(
     lockKey,
     `chosen AS (
        SELECT id, tenant_id, sequence, envelope FROM outbox_events
-        WHERE sequence IS NOT NULL AND synced_at IS NULL AND abandoned_at IS NULL AND (SELECT acquired FROM lock)
+        WHERE sequence > (SELECT through_sequence FROM event_log_published) AND (SELECT acquired FROM lock)
         ORDER BY sequence LIMIT $1
      )`,
   );
 }
 
-export async function markPublished(db: Queryable, ids: readonly string[]): Promise<void> {
-  await db.query(
-    `UPDATE outbox_events SET synced_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1::uuid[])`,
-    [ids],
+/** The publish watermark: every event up to this sequence is acknowledged by the broker. */
+export async function publishedThrough(db: Queryable): Promise<number> {
+  const result = await db.query<{ through_sequence: number }>(
+    'SELECT through_sequence FROM event_log_published',
   );
+  return Number(result.rows[0]?.through_sequence ?? 0);
+}
+
+/**
+ * The broker acknowledged every event up to `throughSequence`. Publishing goes in sequence order,
+ * all or nothing per batch, so what is acknowledged is a prefix of the log: one watermark says it
+ * (migration 0009). Never moves back, so a late acknowledgement cannot undo a later one.
+ */
+export async function markPublished(db: Queryable, throughSequence: number): Promise<void> {
+  await db.query('UPDATE event_log_published SET through_sequence = greatest(through_sequence, $1)', [
+    throughSequence,
+  ]);
 }
 
 /** Bookkeeping of a failed attempt on the batch's first event (the one blocking the rest). */
@@ -124,13 +136,16 @@ export async function recordPublishFailure(db: Queryable, id: string, error: str
   ]);
 }
 
+/** Events not yet acknowledged by the broker: sequenced past the watermark, or not sequenced yet. */
 export async function backlog(db: Queryable, tenantId?: string): Promise<OutboxBacklog> {
   const result = await db.query<OutboxBacklog>(
-    `SELECT count(*) FILTER (WHERE synced_at IS NULL AND abandoned_at IS NULL) AS pending,
+    `SELECT count(*) FILTER (WHERE abandoned_at IS NULL) AS pending,
             count(*) FILTER (WHERE sequence IS NULL) AS unsequenced,
-            min(created_at) FILTER (WHERE synced_at IS NULL AND abandoned_at IS NULL) AS oldest_pending_created_at,
+            min(created_at) FILTER (WHERE abandoned_at IS NULL) AS oldest_pending_created_at,
             count(*) FILTER (WHERE abandoned_at IS NOT NULL) AS abandoned
-       FROM outbox_events WHERE synced_at IS NULL AND ($1::text IS NULL OR tenant_id = $1)`,
+       FROM outbox_events
+      WHERE (sequence IS NULL OR sequence > (SELECT through_sequence FROM event_log_published))
+        AND ($1::text IS NULL OR tenant_id = $1)`,
     [tenantId ?? null],
   );
   return result.rows[0] as OutboxBacklog;
@@ -182,7 +197,8 @@ export async function purgePublishedEvents(
   const result = await db.query(
     `DELETE FROM outbox_events WHERE position IN (
        SELECT position FROM outbox_events
-        WHERE synced_at IS NOT NULL AND created_at < now() - make_interval(secs => $1)
+        WHERE sequence <= (SELECT through_sequence FROM event_log_published)
+          AND created_at < now() - make_interval(secs => $1)
         ORDER BY position LIMIT $2)`,
     [olderThanSeconds, batchSizeMax],
   );

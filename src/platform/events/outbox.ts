@@ -28,7 +28,8 @@ const OUTBOX_COLUMNS = 6;
 
 /**
  * Appends events to the outbox inside the caller's transaction, so an event exists if and only if
- * the change it announces committed. `synced_at` stays NULL until the relay's broker acknowledges.
+ * the change it announces committed. It is pending until the relay's broker acknowledges it (the
+ * publish watermark passes its sequence).
  * `alongside`, a write whose outcome the caller does not read (the ledger rows of the change), runs
  * in the same statement, as a data-modifying CTE: one round trip for both.
  */
