@@ -264,11 +264,29 @@ function send(message: WorkerMessage): Promise<void> {
   });
 }
 
+/**
+ * A paced warm-up climbs to the rate in equal steps, as a load balancer's slow start does for a new
+ * instance: a cold process given its full rate at once queues more than it can drain, and a process
+ * near its capacity takes seconds to drain a queue, so the measured load would start in a backlog
+ * no running service has.
+ */
+const PACED_WARM_UP_STEPS = [0.25, 0.5, 0.75, 1];
+
+async function warmUp(job: LoadJob): Promise<void> {
+  const profile = job.warm_up_profile ?? job.profile;
+  if (job.pacing !== 'uniform' || job.overall_rate === undefined) {
+    await run(job, profile, job.warm_up_seconds, false);
+    return;
+  }
+  const stepSeconds = job.warm_up_seconds / PACED_WARM_UP_STEPS.length;
+  for (const share of PACED_WARM_UP_STEPS)
+    await paced({ ...job, overall_rate: job.overall_rate * share }, profile, stepSeconds, false);
+}
+
 process.once('message', (job: LoadJob) => {
   const load = job.pacing === 'uniform' && job.overall_rate !== undefined ? paced : run;
   (async () => {
-    if (job.warm_up_seconds > 0)
-      await load(job, job.warm_up_profile ?? job.profile, job.warm_up_seconds, false);
+    if (job.warm_up_seconds > 0) await warmUp(job);
     await send({ type: 'measuring' });
     await send({ type: 'done', run: await load(job, job.profile, job.duration_seconds, true) });
   })().then(

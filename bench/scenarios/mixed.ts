@@ -13,6 +13,11 @@ const REQUESTS_PER_SECOND = 1_000;
 const CONNECTIONS = 100;
 const P95_MAXIMUM_MS = 50;
 const PEAK_RSS_MAXIMUM_MIB = 256;
+/**
+ * Long enough for the warm-up's climb to the rate (see the load worker) to reach a steady state:
+ * JIT-compiled code, a filled availability cache, every pool connection open.
+ */
+const WARM_UP_SECONDS = 8;
 /** The rate counts as held when at least this share of it was answered. */
 const RATE_HELD_SHARE = 0.95;
 
@@ -33,7 +38,12 @@ export async function mixed(kind: DatabaseKind): Promise<ScenarioResult> {
           { kind: 'mixed', levels: seeded.levels },
           // Evenly spaced: autocannon's own rate limit sends each connection's share of a second
           // in a burst at its start, and the figure would be the burst's queue, not the rate's.
-          { connections: CONNECTIONS, overall_rate: REQUESTS_PER_SECOND, pacing: 'uniform' },
+          {
+            connections: CONNECTIONS,
+            overall_rate: REQUESTS_PER_SECOND,
+            pacing: 'uniform',
+            warm_up_seconds: WARM_UP_SECONDS,
+          },
         ),
         service.pid,
       );
