@@ -10,8 +10,8 @@ import {
   type ScopedDatabase,
   type ScopeStatements,
   type SystemPurpose,
-  scopeStatements,
   scopedViews,
+  scopeStatements,
   type Transaction,
 } from './database.js';
 

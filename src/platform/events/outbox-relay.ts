@@ -331,9 +331,10 @@ export class OutboxRelay {
     if (this.#lease?.session === session) return this.#lease;
     if (this.options.exclusivity === 'advisory-lock') {
       if (performance.now() - this.#leaseRefusedAt < LEASE_RETRY_MS) return undefined;
-      const taken = await session.query<{ acquired: boolean }>('SELECT pg_try_advisory_lock($1) AS acquired', [
-        PUBLISHER_LOCK_KEY,
-      ]);
+      const taken = await session.query<{ acquired: boolean }>(
+        'SELECT pg_try_advisory_lock($1) AS acquired',
+        [PUBLISHER_LOCK_KEY],
+      );
       if (taken.rows[0]?.acquired !== true) {
         this.#leaseRefusedAt = performance.now();
         return undefined;
