@@ -101,11 +101,14 @@ export class OutboxRelay {
   #sequencingLockedOut = false;
   /** The relay's own connection (see DedicatedSession): sequencing, and publishing under the lease. */
   #session: DedicatedSession | undefined;
+  #opening: Promise<DedicatedSession> | undefined;
   #lease: PublisherLease | undefined;
   #leaseRefusedAt = Number.NEGATIVE_INFINITY;
   #leaseRetryTimer: NodeJS.Timeout | undefined;
   /** What this process sequenced and has not seen acknowledged, in sequence order: published without a read back. */
   #handedOff: SequencedEvent[] = [];
+  /** The highest sequence this process handed out. */
+  #sequencedThrough = 0;
   #stopped = true;
 
   constructor(
@@ -139,13 +142,22 @@ export class OutboxRelay {
     this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
     // Another instance's sequencing run is over (its one NOTIFY): if it kept us out, go now; if we
     // hold the publisher lease, its events are ours to publish.
-    this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, () => {
+    this.#unlisten = await this.database.listen(EVENT_LOG_CHANNEL, (payload) => {
       if (this.#sequencingLockedOut) this.wake();
-      else if (this.#lease !== undefined) this.#publisher.wake();
+      if (this.#lease !== undefined) void this.#wakePublisherFor(payload);
     });
-    this.#sweepTimer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
+    this.#sweepTimer = setInterval(() => this.#sweep(), this.options.sweepIntervalMs);
     this.#sweepTimer.unref();
-    this.wake();
+    this.#sweep();
+  }
+
+  /**
+   * Looks for what no wake announced: rows a crash left unsequenced, events left unpublished by a
+   * lease holder that is gone or by a broker outage.
+   */
+  #sweep(): void {
+    this.#sequencer.wake();
+    this.#publisher.wake();
   }
 
   /** Sequences what committed, then publishes; now, or right after the run under way. */
@@ -183,22 +195,46 @@ export class OutboxRelay {
     this.#session = undefined;
   }
 
-  /** The relay's session, opened again once it has ended (a lease ends with it). */
-  async #openSession(): Promise<DedicatedSession> {
-    if (this.#session !== undefined && !this.#session.ended) return this.#session;
-    this.#lease = undefined;
-    this.#session = await this.database.session('outbox-relay');
-    return this.#session;
+  /**
+   * Wakes the lease holder's publisher for a head announced by a sequencing run, unless the run was
+   * this process's own (its events are handed over already). The announcement can arrive before the
+   * run's answer: wait for that first. An empty payload (after the listener reconnected) always wakes.
+   */
+  async #wakePublisherFor(payload: string): Promise<void> {
+    const head = payload === '' ? Number.POSITIVE_INFINITY : Number(payload);
+    await this.#sequencer.underWay;
+    if (!(head <= Math.max(this.#sequencedThrough, this.#lease?.publishedThrough ?? 0)))
+      this.#publisher.wake();
+  }
+
+  /**
+   * The relay's session, opened again once it has ended (a lease ends with it). One opening at a
+   * time: the sequencer and the publisher may ask together, and a second session would find the
+   * lease held by the first.
+   */
+  #openSession(): Promise<DedicatedSession> {
+    if (this.#session !== undefined && !this.#session.ended) return Promise.resolve(this.#session);
+    this.#opening ??= this.database
+      .session('outbox-relay')
+      .then((session) => {
+        this.#lease = undefined;
+        this.#session = session;
+        return session;
+      })
+      .finally(() => {
+        this.#opening = undefined;
+      });
+    return this.#opening;
   }
 
   async #sequenceStep(): Promise<void> {
     try {
-      await this.#sequenceAll();
+      // A run that found nothing (its rows were taken by the run before) leaves the publisher be.
+      if ((await this.#sequenceAll()) > 0) this.#publisher.wake();
     } catch (error) {
       // The database, not the broker: the next commit, NOTIFY or sweep tries again.
       this.logger.warn({ err: error }, 'sequencing the outbox failed; will retry');
     }
-    this.#publisher.wake();
   }
 
   async #publishStep(): Promise<void> {
@@ -232,8 +268,10 @@ export class OutboxRelay {
     this.#retryTimer.unref();
   }
 
-  async #sequenceAll(): Promise<void> {
+  /** Sequences until nothing committed is left; answers how many events it sequenced. */
+  async #sequenceAll(): Promise<number> {
     this.#sequencingLockedOut = false;
+    let total = 0;
     for (;;) {
       // The relay serves every tenant: one of the named cross-tenant jobs (ADR 0017).
       const sequenced = await sequencePending(
@@ -243,14 +281,16 @@ export class OutboxRelay {
       );
       if (sequenced === undefined) {
         this.#sequencingLockedOut = true;
-        return this.#wakeSoon(this.#sequencer);
+        this.#wakeSoon(this.#sequencer);
+        return total;
       }
       if (sequenced.length > 0) {
+        total += sequenced.length;
         this.#handOff(sequenced);
         this.options.onSequenced?.(sequenced);
       }
       // A short batch took everything committed: a later commit wakes us again.
-      if (sequenced.length < this.options.batchSizeMax) return;
+      if (sequenced.length < this.options.batchSizeMax) return total;
     }
   }
 
@@ -357,6 +397,7 @@ export class OutboxRelay {
 
   /** Keeps what was just sequenced for the publisher, unless it is falling far behind. */
   #handOff(sequenced: readonly SequencedEvent[]): void {
+    this.#sequencedThrough = Math.max(this.#sequencedThrough, (sequenced.at(-1) as SequencedEvent).sequence);
     if (this.#handedOff.length + sequenced.length > HANDED_OFF_MAX) this.#handedOff = [];
     else this.#handedOff.push(...sequenced);
   }
