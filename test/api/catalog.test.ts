@@ -1,4 +1,6 @@
 import { expect, it } from 'vitest';
+import { StoreService } from '../../src/modules/catalog/index.js';
+import type { Queryable } from '../../src/platform/db/database.js';
 import { describeOnEachDatabase, OTHER_TENANT_KEY } from '../support/test-app.js';
 
 describeOnEachDatabase('stores and products', (harness) => {
@@ -173,5 +175,31 @@ describeOnEachDatabase('stores and products', (harness) => {
       headers: { 'x-tenant-id': 'other-tenant' },
     });
     expect(anonymousOther.status).toBe(404);
+  });
+
+  it('reads a store once for other modules: stores never change, so it is not read again', async () => {
+    const { db } = harness();
+    await harness().createStore('MAD-001', 'Madrid centre');
+    const stores = new StoreService(db);
+    let statements = 0;
+    const counted: Queryable = {
+      query: (sql, params) => {
+        statements += 1;
+        return db.forTenant('default').query(sql, params);
+      },
+    };
+    const first = await stores.getMany('default', ['MAD-001', 'NOT-YET'], counted);
+    expect([...first.values()]).toEqual([expect.objectContaining({ id: 'MAD-001', name: 'Madrid centre' })]);
+    expect(statements).toBe(1);
+    const again = await stores.getMany('default', ['MAD-001'], counted);
+    expect(again.get('MAD-001')?.name).toBe('Madrid centre');
+    expect(statements).toBe(1);
+    // A store not found may have been created since: it is asked for again, and found.
+    await harness().createStore('NOT-YET', 'Later');
+    const later = await stores.getMany('default', ['MAD-001', 'NOT-YET'], counted);
+    expect(later.get('NOT-YET')?.name).toBe('Later');
+    expect(statements).toBe(2);
+    // Another tenant's store of the same id is its own.
+    expect((await stores.getMany('other-tenant', ['MAD-001'], db.forTenant('other-tenant'))).size).toBe(0);
   });
 });

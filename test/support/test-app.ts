@@ -170,7 +170,9 @@ export function describeOnEachDatabase(
 /**
  * Empties every tenant-owned table between tests. The app's background work (relay, expiry, webhook
  * worker) keeps running meanwhile, and TRUNCATE's table locks can deadlock with one of its
- * transactions: PostgreSQL then aborts one side, and the reset simply tries again.
+ * transactions: PostgreSQL then aborts one side, and the reset simply tries again. The app's memory
+ * of rows that never change in production (a store's name and kind) outlives the reset: a test that
+ * reuses a store id of an earlier test of its file must give it the same name and kind.
  */
 export async function resetTenantData(db: Database): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {

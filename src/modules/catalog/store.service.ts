@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Database, Queryable } from '../../platform/db/database.js';
 import { appendToOutbox } from '../../platform/events/outbox.js';
 import { AppError } from '../../platform/http/problem.js';
@@ -11,8 +12,18 @@ export function toStore(row: StoreRow): Store {
   return { id: row.id, name: row.name, kind: row.kind, created_at: row.created_at.toISOString() };
 }
 
+/** Stores `getMany` remembers, across tenants; the least recently used go first. */
+const KNOWN_STORES_MAX = 10_000;
+
 /** Stores, warehouses and online channels: the places stock lives. */
 export class StoreService {
+  /**
+   * Stores already read, by tenant and id. A store is never changed or removed once created (no
+   * route or statement does either), so a row read once stays true: the availability view, read
+   * again after every stock change of its product, names its stores without a round trip.
+   */
+  readonly #known = new LRUCache<string, Store>({ max: KNOWN_STORES_MAX });
+
   constructor(private readonly database: Database) {}
 
   async create(context: RequestContext, input: StoreCreate): Promise<Store> {
@@ -60,8 +71,20 @@ export class StoreService {
     storeIds: readonly string[],
     db: Queryable = this.database.forTenant(tenantId),
   ): Promise<Map<string, Store>> {
-    const rows = await findStores(db, tenantId, storeIds);
-    return new Map(rows.map((row) => [row.id, toStore(row)]));
+    const found = new Map<string, Store>();
+    const unknown: string[] = [];
+    for (const storeId of storeIds) {
+      const store = this.#known.get(`${tenantId}:${storeId}`);
+      if (store === undefined) unknown.push(storeId);
+      else found.set(storeId, store);
+    }
+    if (unknown.length === 0) return found;
+    for (const row of await findStores(db, tenantId, unknown)) {
+      const store = toStore(row);
+      this.#known.set(`${tenantId}:${row.id}`, store);
+      found.set(row.id, store);
+    }
+    return found;
   }
 
   async list(tenantId: string, afterId: string | undefined, limit: number): Promise<StoreRow[]> {
