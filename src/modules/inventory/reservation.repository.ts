@@ -89,6 +89,25 @@ export async function updateReservationStatus(
 }
 
 /**
+ * Settles a PENDING reservation that is not due (CONFIRMED or CANCELLED), locking its row, in one
+ * statement. Undefined when it is missing, settled already or due: the caller reads it to see which.
+ */
+export async function settlePendingReservation(
+  db: Queryable,
+  tenantId: string,
+  reservationId: string,
+  status: 'CONFIRMED' | 'CANCELLED',
+): Promise<ReservationRow | undefined> {
+  const result = await db.query<ReservationRow>(
+    `UPDATE reservations SET status = $3, updated_at = now()
+      WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING' AND expires_at > now()
+      RETURNING ${RESERVATION_COLUMNS}`,
+    [tenantId, reservationId, status],
+  );
+  return result.rows[0];
+}
+
+/**
  * Marks up to `limit` due PENDING reservations of any tenant EXPIRED. SKIP LOCKED lets several
  * instances sweep at once without waiting on each other or on a confirm holding a row.
  */

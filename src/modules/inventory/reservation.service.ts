@@ -51,6 +51,7 @@ import {
   pendingHoldsOfCustomers,
   type ReservationRow,
   type ReservationStatus,
+  settlePendingReservation,
   updateReservationStatus,
 } from './reservation.repository.js';
 import {
@@ -84,6 +85,33 @@ export interface ReservationPolicy extends CustomerHoldPolicy {
   ttlDefaultSeconds: number;
   ttlMaxSeconds: number;
 }
+
+/** What confirming and cancelling do to a PENDING reservation's level, ledger and events. */
+interface Settlement {
+  status: 'CONFIRMED' | 'CANCELLED';
+  /** Sold: on-hand drops with reserved; otherwise the units go back to available. */
+  sold: boolean;
+  moveLevel: (tx: Queryable, level: LevelRef, quantity: number) => Promise<StockLevelRow | undefined>;
+  reason: string;
+  eventType: string;
+}
+
+const SETTLEMENTS = {
+  confirm: {
+    status: 'CONFIRMED',
+    sold: true,
+    moveLevel: consumeReserved,
+    reason: SystemReasons.reservationConfirmed,
+    eventType: InventoryEventTypes.reservationConfirmed,
+  },
+  cancel: {
+    status: 'CANCELLED',
+    sold: false,
+    moveLevel: releaseReserved,
+    reason: SystemReasons.reservationReleased,
+    eventType: InventoryEventTypes.reservationCancelled,
+  },
+} as const satisfies Record<string, Settlement>;
 
 /** Told of every new expiry time, so the sweeper can wake for it. */
 export type ExpiryListener = (expiresAt: Date) => void;
@@ -475,35 +503,7 @@ export class ReservationService {
     reservationId: string,
     visible: ReservationVisibility,
   ): Promise<Reservation> {
-    const origin = originOf(context);
-    const outcome = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const row = await this.#lock(tx, context.tenantId, reservationId, visible);
-      if (row.status !== 'PENDING') return row;
-      if (row.due) {
-        await this.#expire(tx, origin, [row]);
-        return { ...row, status: 'EXPIRED' as const };
-      }
-      const level = levelOf(row);
-      const after = await consumeReserved(tx, level, row.quantity);
-      if (after === undefined)
-        throw new Error(`Reservation ${row.id} holds more than its level has reserved`);
-      const confirmed = await updateReservationStatus(tx, row.tenant_id, row.id, 'CONFIRMED');
-      await recordLevelChanges(
-        tx,
-        origin,
-        [
-          {
-            after,
-            quantityChange: -row.quantity,
-            reservedChange: -row.quantity,
-            reason: SystemReasons.reservationConfirmed,
-            referenceId: row.id,
-          },
-        ],
-        [reservationEvent(origin, InventoryEventTypes.reservationConfirmed, confirmed, 'PENDING')],
-      );
-      return confirmed;
-    });
+    const outcome = await this.#settle(context, reservationId, visible, SETTLEMENTS.confirm);
     if (outcome.status === 'CANCELLED') throw notPending(InventoryErrors.reservationCancelled, outcome);
     if (outcome.status === 'EXPIRED') throw notPending(InventoryErrors.reservationExpired, outcome);
     this.#recorder.reservations('confirmed', 1);
@@ -516,37 +516,57 @@ export class ReservationService {
     reservationId: string,
     visible: ReservationVisibility,
   ): Promise<Reservation> {
+    const outcome = await this.#settle(context, reservationId, visible, SETTLEMENTS.cancel);
+    if (outcome.status === 'CONFIRMED') throw notPending(InventoryErrors.reservationConfirmed, outcome);
+    if (outcome.status === 'CANCELLED') this.#recorder.reservations('cancelled', 1);
+    return toReservation(outcome);
+  }
+
+  /**
+   * Confirms or cancels, in one transaction: the reservation's status first (a conditional update
+   * that locks its row, so a PENDING reservation that is not due costs no read of its own), then its
+   * level, the ledger and the events. Anything else — missing, invisible to the caller, settled
+   * already, or due — is read and answered as it is; a due one is expired on the spot.
+   */
+  async #settle(
+    context: RequestContext,
+    reservationId: string,
+    visible: ReservationVisibility,
+    settlement: Settlement,
+  ): Promise<ReservationRow> {
     const origin = originOf(context);
-    const outcome = await this.database.forTenant(context.tenantId).transaction(async (tx) => {
-      const row = await this.#lock(tx, context.tenantId, reservationId, visible);
-      if (row.status !== 'PENDING') return row;
-      if (row.due) {
-        await this.#expire(tx, origin, [row]);
-        return { ...row, status: 'EXPIRED' as const };
+    return this.database.forTenant(context.tenantId).transaction(async (tx) => {
+      const settled = await settlePendingReservation(tx, context.tenantId, reservationId, settlement.status);
+      if (settled === undefined) {
+        const row = await this.#lock(tx, context.tenantId, reservationId, visible);
+        // Still PENDING, yet not settled above: it is due (both statements read the transaction's clock).
+        if (row.status === 'PENDING') {
+          await this.#expire(tx, origin, [row]);
+          return { ...row, status: 'EXPIRED' as const };
+        }
+        return row;
       }
-      const after = await releaseReserved(tx, levelOf(row), row.quantity);
+      // Thrown before anything else is written: the transaction rolls the status back.
+      if (!visible(settled)) throw reservationNotFound(reservationId);
+      const after = await settlement.moveLevel(tx, levelOf(settled), settled.quantity);
       if (after === undefined)
-        throw new Error(`Reservation ${row.id} holds more than its level has reserved`);
-      const cancelled = await updateReservationStatus(tx, row.tenant_id, row.id, 'CANCELLED');
+        throw new Error(`Reservation ${settled.id} holds more than its level has reserved`);
       await recordLevelChanges(
         tx,
         origin,
         [
           {
             after,
-            quantityChange: 0,
-            reservedChange: -row.quantity,
-            reason: SystemReasons.reservationReleased,
-            referenceId: row.id,
+            quantityChange: settlement.sold ? -settled.quantity : 0,
+            reservedChange: -settled.quantity,
+            reason: settlement.reason,
+            referenceId: settled.id,
           },
         ],
-        [reservationEvent(origin, InventoryEventTypes.reservationCancelled, cancelled, 'PENDING')],
+        [reservationEvent(origin, settlement.eventType, settled, 'PENDING')],
       );
-      return cancelled;
+      return settled;
     });
-    if (outcome.status === 'CONFIRMED') throw notPending(InventoryErrors.reservationConfirmed, outcome);
-    if (outcome.status === 'CANCELLED') this.#recorder.reservations('cancelled', 1);
-    return toReservation(outcome);
   }
 
   async listPendingOfStore(tenantId: string, storeId: string, afterId: string | undefined, limit: number) {
