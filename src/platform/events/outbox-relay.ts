@@ -73,6 +73,8 @@ interface PublisherLease {
   session: DedicatedSession;
   /** The publish watermark: the lease holder alone moves it, so its own copy is the truth. */
   publishedThrough: number;
+  /** What of it is written to the database, where the next holder would start. */
+  writtenThrough: number;
 }
 
 /**
@@ -93,6 +95,11 @@ export class OutboxRelay {
   /** Sequencing and publishing run apart: a slow or failing broker never delays the event log. */
   readonly #sequencer = new CoalescingRunner(() => this.#sequenceStep());
   readonly #publisher = new CoalescingRunner(() => this.#publishStep());
+  /**
+   * Writes the watermark behind the publisher, one write at a time with the latest value, so that
+   * the next batch goes to the broker without waiting for the database.
+   */
+  readonly #watermarkWriter = new CoalescingRunner(() => this.#writeWatermark());
   #retryTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -138,6 +145,7 @@ export class OutboxRelay {
     this.#stopped = false;
     this.#sequencer.restart();
     this.#publisher.restart();
+    this.#watermarkWriter.restart();
     // Commits in this process wake it directly: writes issue no NOTIFY (migration 0008).
     this.#unsubscribeLocal = committedOutbox.subscribe(() => this.wake());
     // Another instance's sequencing run is over (its one NOTIFY): if it kept us out, go now; if we
@@ -189,6 +197,8 @@ export class OutboxRelay {
     });
     await Promise.race([this.#drain().catch(() => {}), deadline]);
     clearTimeout(flushTimer);
+    await this.#watermarkWriter.stop();
+    await this.#writeWatermark();
     // Ending the session hands the lease over: another instance's next attempt takes it.
     this.#lease = undefined;
     await this.#session?.end();
@@ -335,7 +345,7 @@ export class OutboxRelay {
     }
     const events =
       this.#handedOffAfter(lease.publishedThrough) ??
-      ((await unpublished(lease.session, this.options.batchSizeMax, null)) as SequencedEvent[]);
+      (await unpublished(lease.session, lease.publishedThrough, this.options.batchSizeMax));
     if (events.length === 0) return 0;
     try {
       await this.#breaker.execute(() =>
@@ -355,11 +365,30 @@ export class OutboxRelay {
       ).catch(() => {});
       throw error;
     }
-    const through = (events.at(-1) as SequencedEvent).sequence;
-    await markPublished(lease.session, through);
-    lease.publishedThrough = through;
+    lease.publishedThrough = (events.at(-1) as SequencedEvent).sequence;
+    this.#watermarkWriter.wake();
     this.options.onPublish?.('acknowledged', events.length);
     return events.length;
+  }
+
+  /**
+   * Records the lease's watermark. Should it fail, the lease goes with its connection: the next
+   * holder starts from the last watermark written and publishes the rest again (at least once, as a
+   * publish whose acknowledgement was lost always was).
+   */
+  async #writeWatermark(): Promise<void> {
+    const lease = this.#lease;
+    if (lease === undefined || lease.publishedThrough <= lease.writtenThrough) return;
+    const through = lease.publishedThrough;
+    try {
+      await markPublished(lease.session, through);
+      lease.writtenThrough = Math.max(lease.writtenThrough, through);
+    } catch (error) {
+      this.logger.warn(
+        { err: error },
+        'recording the publish watermark failed; the next holder repeats from the last one',
+      );
+    }
   }
 
   /**
@@ -382,7 +411,8 @@ export class OutboxRelay {
       this.logger.info({ broker: this.broker.name }, 'publisher lease taken');
     }
     // Read after the lock is ours, so that no acknowledgement of the previous holder is missed.
-    this.#lease = { session, publishedThrough: await publishedThrough(session) };
+    const through = await publishedThrough(session);
+    this.#lease = { session, publishedThrough: through, writtenThrough: through };
     return this.#lease;
   }
 

@@ -88,25 +88,21 @@ export function sequencePending(
 }
 
 /**
- * The oldest sequenced events past the publish watermark (none acknowledged by the broker yet), in
- * sequence order. With a `lockKey`, only for the holder of that advisory lock, which lasts until
- * the caller's transaction ends; undefined when another process holds it.
+ * The sequenced events after `afterSequence`, in sequence order, at most `batchSizeMax`: what the
+ * publisher sends next. The caller holds the publisher lease, and passes its own watermark (the one
+ * in the database may trail it by a write).
  */
-export function unpublished(
+export async function unpublished(
   db: Queryable,
+  afterSequence: number,
   batchSizeMax: number,
-  lockKey: number | null,
-): Promise<SequencedEvent[] | undefined> {
-  return eventsUnderLock(
-    db,
-    batchSizeMax,
-    lockKey,
-    `chosen AS (
-       SELECT id, tenant_id, sequence, envelope FROM outbox_events
-        WHERE sequence > (SELECT through_sequence FROM event_log_published) AND (SELECT acquired FROM lock)
-        ORDER BY sequence LIMIT $1
-     )`,
+): Promise<SequencedEvent[]> {
+  const result = await db.query<SequencedEvent>(
+    `SELECT id, tenant_id, sequence, envelope FROM outbox_events
+      WHERE sequence > $1 ORDER BY sequence LIMIT $2`,
+    [afterSequence, batchSizeMax],
   );
+  return result.rows;
 }
 
 /** The publish watermark: every event up to this sequence is acknowledged by the broker. */
