@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import type { BrokerMessage } from '../../src/platform/events/broker.js';
-import { backlog, markPublished, purgePublishedEvents } from '../../src/platform/events/outbox-store.js';
+import {
+  backlog,
+  markPublished,
+  publishedThrough,
+  purgePublishedEvents,
+} from '../../src/platform/events/outbox-store.js';
 import { newId } from '../../src/platform/ids.js';
 import { hashApiKey } from '../../src/platform/security/api-key.js';
 import { SseClient } from '../support/sse-client.js';
@@ -36,6 +41,15 @@ describeOnEachDatabase('event backbone', (harness) => {
     return { store, product, url: `/api/v1/stock/${product.id}/${store}` };
   }
 
+  /** Until the broker acknowledged every committed event (the watermark written past them). */
+  async function untilPublished(): Promise<void> {
+    const { db } = harness();
+    await eventually(
+      () => backlog(db.schemaOwner()),
+      (figures) => Number(figures.pending) === 0,
+    );
+  }
+
   async function baseUrl(): Promise<string> {
     const { server } = harness().app;
     if (server.server.listening) {
@@ -45,8 +59,8 @@ describeOnEachDatabase('event backbone', (harness) => {
     return server.listen({ port: 0, host: '127.0.0.1' });
   }
 
-  it('publishes every committed change once, in order per level, and marks it synced', async () => {
-    const { request, app, db } = harness();
+  it('publishes every committed change once, in order per level, and moves the publish watermark past it', async () => {
+    const { request, app } = harness();
     const received: BrokerMessage[] = [];
     const subscription = await app.broker.consume(`test-${Date.now()}`, async (message) => {
       received.push(message);
@@ -55,11 +69,7 @@ describeOnEachDatabase('event backbone', (harness) => {
     const { url } = await stocked(10);
     for (const change of [-1, -2, 3])
       await request('POST', `${url}/adjust`, { body: { quantity_change: change, reason: 'CORRECTION' } });
-    const pending = await eventually(
-      () => backlog(db.schemaOwner()),
-      (figures) => Number(figures.pending) === 0,
-    );
-    expect(Number(pending.pending)).toBe(0);
+    await untilPublished();
     await eventually(
       async () => received.length,
       (count) => count >= 6,
@@ -212,10 +222,7 @@ describeOnEachDatabase('event backbone', (harness) => {
   it('purges published events past their retention, never unpublished ones', async () => {
     const { db } = harness();
     await stocked(1);
-    await eventually(
-      () => backlog(db.schemaOwner()),
-      (figures) => Number(figures.pending) === 0,
-    );
+    await untilPublished();
     await db
       .schemaOwner()
       .query(
@@ -236,22 +243,11 @@ describeOnEachDatabase('event backbone', (harness) => {
   it('never moves the publish watermark back: a late acknowledgement cannot undo a later one', async () => {
     const { db } = harness();
     await stocked(1);
-    await eventually(
-      () => backlog(db.schemaOwner()),
-      (figures) => Number(figures.pending) === 0,
-    );
-    const watermark = async () =>
-      Number(
-        (
-          await db
-            .schemaOwner()
-            .query<{ through_sequence: number }>('SELECT through_sequence FROM event_log_published')
-        ).rows[0]?.through_sequence,
-      );
-    const reached = await watermark();
+    await untilPublished();
+    const reached = await publishedThrough(db.schemaOwner());
     expect(reached).toBeGreaterThanOrEqual(3);
     await markPublished(db.schemaOwner(), reached - 2);
-    expect(await watermark()).toBe(reached);
+    expect(await publishedThrough(db.schemaOwner())).toBe(reached);
     expect(Number((await backlog(db.schemaOwner())).pending)).toBe(0);
   });
 });

@@ -42,6 +42,15 @@ class SwitchableBroker implements Broker {
   }
 }
 
+/** Every message the broker delivers to a consumer group of its own, in delivery order. */
+async function recorded(broker: Broker): Promise<BrokerMessage[]> {
+  const received: BrokerMessage[] = [];
+  await broker.consume('audit', async (message) => {
+    received.push(message);
+  });
+  return received;
+}
+
 async function until(condition: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -70,10 +79,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
           broker,
         );
         cleanups.push(() => app.app.close());
-        const received: BrokerMessage[] = [];
-        await broker.consume('audit', async (message) => {
-          received.push(message);
-        });
+        const received = await recorded(broker);
         const store = await app.createStore();
         const product = await app.createProduct();
         await app.stock(product.id, store, 100);
@@ -154,10 +160,7 @@ describe.skipIf(!postgresAvailable())('two instances sharing one PostgreSQL', ()
   it('publishes through one instance at a time; a lost or closed holder is taken over, nothing lost or reordered', async () => {
     const broker = new MemoryBroker();
     const { database, a, b, close } = await twoInstances(broker);
-    const received: BrokerMessage[] = [];
-    await broker.consume('audit', async (message) => {
-      received.push(message);
-    });
+    const received = await recorded(broker);
     const store = await a.createStore();
     const product = await a.createProduct();
     await a.stock(product.id, store, 1_000);

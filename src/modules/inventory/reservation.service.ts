@@ -88,9 +88,8 @@ export interface ReservationPolicy extends CustomerHoldPolicy {
 
 /** What confirming and cancelling do to a PENDING reservation's level, ledger and events. */
 interface Settlement {
+  /** CONFIRMED is a sale: on-hand drops with reserved. CANCELLED gives the units back to available. */
   status: 'CONFIRMED' | 'CANCELLED';
-  /** Sold: on-hand drops with reserved; otherwise the units go back to available. */
-  sold: boolean;
   moveLevel: (tx: Queryable, level: LevelRef, quantity: number) => Promise<StockLevelRow | undefined>;
   reason: string;
   eventType: string;
@@ -99,14 +98,12 @@ interface Settlement {
 const SETTLEMENTS = {
   confirm: {
     status: 'CONFIRMED',
-    sold: true,
     moveLevel: consumeReserved,
     reason: SystemReasons.reservationConfirmed,
     eventType: InventoryEventTypes.reservationConfirmed,
   },
   cancel: {
     status: 'CANCELLED',
-    sold: false,
     moveLevel: releaseReserved,
     reason: SystemReasons.reservationReleased,
     eventType: InventoryEventTypes.reservationCancelled,
@@ -557,7 +554,7 @@ export class ReservationService {
         [
           {
             after,
-            quantityChange: settlement.sold ? -settled.quantity : 0,
+            quantityChange: settlement.status === 'CONFIRMED' ? -settled.quantity : 0,
             reservedChange: -settled.quantity,
             reason: settlement.reason,
             referenceId: settled.id,

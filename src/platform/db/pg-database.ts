@@ -59,23 +59,27 @@ export class PgDatabase implements Database {
 
   constructor(options: PgDatabaseOptions) {
     this.#options = options;
-    this.#pool = new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.poolSizeMax,
-      connectionTimeoutMillis: options.connectionTimeoutMs,
-      statement_timeout: options.statementTimeoutMs,
-      // The server's statement_timeout cancels a slow statement first; only a server that cannot
-      // answer at all (paused, unreachable) lets the client's own deadline fire.
-      query_timeout: options.statementTimeoutMs + DATABASE_POLICY.queryTimeoutMarginMs,
-      keepAlive: true,
-      application_name: options.applicationName,
-    });
+    this.#pool = new pg.Pool({ ...this.#connection(options.applicationName), max: options.poolSizeMax });
     // An idle client whose server connection drops emits here; without a listener the process would crash.
     this.#pool.on('error', () => {});
     // A client whose server goes away while no query of ours is running (being released, being
     // destroyed, between checkouts) emits 'error' too; unheard, Node would crash the process. The
     // failure reaches callers through their queries; this listener only keeps the process alive.
     this.#pool.on('connect', (client) => client.on('error', () => {}));
+  }
+
+  /** How every connection that runs statements (pooled or a dedicated session) is made. */
+  #connection(applicationName: string): pg.ClientConfig {
+    return {
+      connectionString: this.#options.connectionString,
+      connectionTimeoutMillis: this.#options.connectionTimeoutMs,
+      statement_timeout: this.#options.statementTimeoutMs,
+      // The server's statement_timeout cancels a slow statement first; only a server that cannot
+      // answer at all (paused, unreachable) lets the client's own deadline fire.
+      query_timeout: this.#options.statementTimeoutMs + DATABASE_POLICY.queryTimeoutMarginMs,
+      keepAlive: true,
+      application_name: applicationName,
+    };
   }
 
   forTenant(tenantId: string): ScopedDatabase {
@@ -105,7 +109,7 @@ export class PgDatabase implements Database {
         this.#sessionScopes.set(client, scope.session);
       }
       const result = await client.query(sql, (params ?? []) as unknown[]);
-      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+      return resultOf<Row>(result);
     } catch (error) {
       connectionBroken = isConnectivityError(error);
       throw error;
@@ -124,7 +128,7 @@ export class PgDatabase implements Database {
       const tx: Transaction = {
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           const result = await client.query(sql, params as unknown[]);
-          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+          return resultOf<Row>(result);
         },
         async executeScript(sql: string) {
           await client.query(sql);
@@ -160,14 +164,7 @@ export class PgDatabase implements Database {
    * closing it, ends it: the caller opens another, and the server has released its locks.
    */
   async session(purpose: SystemPurpose): Promise<DedicatedSession> {
-    const client = new pg.Client({
-      connectionString: this.#options.connectionString,
-      connectionTimeoutMillis: this.#options.connectionTimeoutMs,
-      statement_timeout: this.#options.statementTimeoutMs,
-      query_timeout: this.#options.statementTimeoutMs + DATABASE_POLICY.queryTimeoutMarginMs,
-      keepAlive: true,
-      application_name: `${this.#options.applicationName}:${purpose}`,
-    });
+    const client = new pg.Client(this.#connection(`${this.#options.applicationName}:${purpose}`));
     let ended = false;
     const end = async () => {
       if (ended) return;
@@ -194,7 +191,7 @@ export class PgDatabase implements Database {
       async query<Row>(sql: string, params: readonly unknown[] = []) {
         try {
           const result = await client.query(sql, params as unknown[]);
-          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+          return resultOf<Row>(result);
         } catch (error) {
           if (isConnectivityError(error)) await end();
           throw error;
@@ -265,4 +262,8 @@ export class PgDatabase implements Database {
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+function resultOf<Row>(result: pg.QueryResult): QueryResult<Row> {
+  return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
 }

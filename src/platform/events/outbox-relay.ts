@@ -60,9 +60,9 @@ const PUBLISHER_LOCK_KEY = 7_340_213_903;
 /** Another instance holds the sequencer lock: look again this soon, so nothing it did not see is left behind. */
 const LOCK_BUSY_RETRY_MS = 50;
 /**
- * Another instance holds the publisher lease: ask again at most this often. The holder is woken by
- * every sequencing run's announcement, so nothing waits on us; asking is only for taking over once
- * the holder's session is gone.
+ * Another instance held the publisher lease when this one had sequenced events: ask once more this
+ * much later. The holder is woken by every sequencing run's announcement and publishes them; asking
+ * again is for taking over should it be gone before it did.
  */
 const LEASE_RETRY_MS = 1_000;
 /** Events sequenced here and kept for the publisher; past this, it reads them back instead. */
@@ -110,7 +110,6 @@ export class OutboxRelay {
   #session: DedicatedSession | undefined;
   #opening: Promise<DedicatedSession> | undefined;
   #lease: PublisherLease | undefined;
-  #leaseRefusedAt = Number.NEGATIVE_INFINITY;
   #leaseRetryTimer: NodeJS.Timeout | undefined;
   /** What this process sequenced and has not seen acknowledged, in sequence order: published without a read back. */
   #handedOff: SequencedEvent[] = [];
@@ -291,7 +290,7 @@ export class OutboxRelay {
       );
       if (sequenced === undefined) {
         this.#sequencingLockedOut = true;
-        this.#wakeSoon(this.#sequencer);
+        this.#sequenceSoon();
         return total;
       }
       if (sequenced.length > 0) {
@@ -313,12 +312,12 @@ export class OutboxRelay {
   }
 
   /**
-   * The holder of the lock may have looked before our rows committed and be done by now: try again
-   * shortly rather than trust it to have seen them.
+   * The holder of the sequencer lock may have looked before our rows committed and be done by now:
+   * try again shortly rather than trust it to have seen them.
    */
-  #wakeSoon(runner: CoalescingRunner): void {
+  #sequenceSoon(): void {
     if (this.#stopped) return;
-    setTimeout(() => runner.wake(), LOCK_BUSY_RETRY_MS).unref();
+    setTimeout(() => this.#sequencer.wake(), LOCK_BUSY_RETRY_MS).unref();
   }
 
   /** Sequences and publishes everything now, whatever the backoff (shutdown flush). */
@@ -399,15 +398,11 @@ export class OutboxRelay {
     const session = await this.#openSession();
     if (this.#lease?.session === session) return this.#lease;
     if (this.options.exclusivity === 'advisory-lock') {
-      if (performance.now() - this.#leaseRefusedAt < LEASE_RETRY_MS) return undefined;
       const taken = await session.query<{ acquired: boolean }>(
         'SELECT pg_try_advisory_lock($1) AS acquired',
         [PUBLISHER_LOCK_KEY],
       );
-      if (taken.rows[0]?.acquired !== true) {
-        this.#leaseRefusedAt = performance.now();
-        return undefined;
-      }
+      if (taken.rows[0]?.acquired !== true) return undefined;
       this.logger.info({ broker: this.broker.name }, 'publisher lease taken');
     }
     // Read after the lock is ours, so that no acknowledgement of the previous holder is missed.

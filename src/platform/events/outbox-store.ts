@@ -23,53 +23,24 @@ export interface OutboxBacklog {
 }
 
 /**
- * Runs `statements` — CTEs after the one named `lock`, the last named `chosen` and returning
- * events; `$1` is the batch size — only when the advisory lock `lockKey` is free (taken by the
- * same statement, it lasts until the statement's transaction ends; no key: no lock). Undefined
- * when another process holds it; otherwise the chosen events in sequence order. One statement, so
- * that taking the lock costs no round trip of its own.
- */
-async function eventsUnderLock(
-  db: Queryable,
-  batchSizeMax: number,
-  lockKey: number | null,
-  statements: string,
-): Promise<SequencedEvent[] | undefined> {
-  const result = await db.query<SequencedEvent & { acquired: boolean }>(
-    `WITH lock AS (
-       SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
-     ), ${statements}
-     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM chosen
-     UNION ALL
-     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
-    [batchSizeMax, lockKey],
-  );
-  if (result.rows.some((row) => !row.acquired)) return undefined;
-  return result.rows
-    .map(({ acquired: _acquired, ...event }) => event)
-    .sort((left, right) => Number(left.sequence) - Number(right.sequence));
-}
-
-/**
  * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
  * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
  * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
  * sequence preserves per-aggregate order. One statement, lock included, so that it can run on its
  * own in autocommit: this runs after every commit, and round trips are what a loaded machine pays
- * for. With a `lockKey`, only the holder of that advisory lock sequences; the answer is undefined
- * when another process holds it.
+ * for. With a `lockKey`, only the holder of that advisory lock (taken by the statement, held until
+ * its implicit transaction ends) sequences; the answer is undefined when another process holds it.
  */
-export function sequencePending(
+export async function sequencePending(
   db: Queryable,
   batchSizeMax: number,
   lockKey: number | null,
 ): Promise<SequencedEvent[] | undefined> {
   // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
-  return eventsUnderLock(
-    db,
-    batchSizeMax,
-    lockKey,
-    `pending AS (
+  const result = await db.query<SequencedEvent & { acquired: boolean }>(
+    `WITH lock AS (
+       SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
+     ), pending AS (
        SELECT position, row_number() OVER (ORDER BY position) AS rank
          FROM (SELECT position FROM outbox_events WHERE sequence IS NULL AND (SELECT acquired FROM lock)
                 ORDER BY position LIMIT $1 FOR UPDATE) AS locked
@@ -83,8 +54,16 @@ export function sequencePending(
          FROM pending, head
         WHERE o.position = pending.position
        RETURNING o.id, o.tenant_id, o.sequence, o.envelope
-     )`,
+     )
+     SELECT id, tenant_id, sequence, envelope, true AS acquired FROM chosen
+     UNION ALL
+     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
+    [batchSizeMax, lockKey],
   );
+  if (result.rows.some((row) => !row.acquired)) return undefined;
+  return result.rows
+    .map(({ acquired: _acquired, ...event }) => event)
+    .sort((left, right) => Number(left.sequence) - Number(right.sequence));
 }
 
 /**
