@@ -382,16 +382,6 @@ async function assemble(
     },
   };
   registerAddressRateLimit(server, rateLimit);
-  server.addHook('onResponse', async (request, reply) => {
-    metrics.httpRequestDuration.observe(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status_code: String(reply.statusCode),
-      },
-      reply.elapsedTime / 1000,
-    );
-  });
   // Observability: the request's log context, server span, access log line and duration metric.
   observeRequests(server, (method, route, statusCode, durationSeconds) =>
     metrics.httpRequestDuration.observe({ method, route, status_code: String(statusCode) }, durationSeconds),

@@ -31,4 +31,24 @@ describeOnEachDatabase('Prometheus metrics', (harness) => {
     expect(text).not.toContain(product.id);
     expect(text).not.toMatch(/nodejs_active_[a-z_]*_total/);
   });
+
+  it('counts each request once in the request duration histogram', async () => {
+    const { request, createProduct } = harness();
+    const product = await createProduct();
+    const path = `/api/v1/products/${product.id}`;
+    const countOf = async () => {
+      const text = String((await request('GET', '/metrics', { key: null })).body);
+      const line = text
+        .split('\n')
+        .find(
+          (candidate) =>
+            candidate.startsWith('omnistock_http_request_duration_seconds_count{') &&
+            candidate.includes('method="GET",route="/api/v1/products/:productId",status_code="200"'),
+        );
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    const before = await countOf();
+    for (let made = 0; made < 3; made += 1) expect((await request('GET', path)).status).toBe(200);
+    expect(await countOf()).toBe(before + 3);
+  });
 });
