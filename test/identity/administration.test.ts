@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { describeOnEachDatabase } from '../support/test-app.js';
 import { bearer, identityConfig, login, OPERATOR_KEY, PASSWORD, signedInUser } from './identity-support.js';
 
@@ -138,8 +138,16 @@ describeOnEachDatabase(
         revoked_at: null,
       });
       expect(entry.prefix).toBe(key.slice(0, entry.prefix.length));
-      expect(entry.last_used_at).not.toBeNull();
       expect(entry.key).toBeUndefined();
+      // The last use is written beside the request that used the key, not before its answer.
+      await vi.waitFor(
+        async () => {
+          const relisted = await t.request('GET', '/api/v1/api-keys');
+          const used = relisted.body.data.find((candidate: { id: string }) => candidate.id === created.body.id);
+          expect(used.last_used_at).not.toBeNull();
+        },
+        { timeout: 5_000, interval: 25 },
+      );
 
       expect((await t.request('DELETE', `/api/v1/api-keys/${created.body.id}`)).status).toBe(204);
       expect((await adjust(store)).status).toBe(401);

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { CollapsingLru } from '../../platform/cache/collapsing-lru.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Authenticator, Principal } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
@@ -38,19 +38,22 @@ export interface BootstrapResult {
  * that this instance stops trusting a revoked key or a changed user at once.
  */
 export class IdentityService implements Authenticator {
-  readonly #verified = new LRUCache<string, Identity>({
-    max: API_KEY_CACHE_ENTRIES_MAX,
-    ttl: API_KEY_CACHE_TTL_MS,
+  /** Verified keys by hash. When one expires under load, one lookup renews it for every request. */
+  readonly #verified = new CollapsingLru<Identity>({
+    entriesMax: API_KEY_CACHE_ENTRIES_MAX,
+    ttlMs: API_KEY_CACHE_TTL_MS,
   });
   /** Users behind verified tokens, by `tenant/user`: a disabled user is refused within the TTL. */
-  readonly #users = new LRUCache<string, Identity>({
-    max: API_KEY_CACHE_ENTRIES_MAX,
-    ttl: API_KEY_CACHE_TTL_MS,
+  readonly #users = new CollapsingLru<Identity>({
+    entriesMax: API_KEY_CACHE_ENTRIES_MAX,
+    ttlMs: API_KEY_CACHE_TTL_MS,
   });
 
   constructor(
     private readonly database: Database,
     private readonly tokens: TokenService,
+    /** Told when recording a key's last use failed: no request waits for, or fails with, that write. */
+    private readonly onTouchFailed: (error: unknown) => void = () => {},
   ) {}
 
   /**
@@ -91,26 +94,26 @@ export class IdentityService implements Authenticator {
   async authenticate(credential: string): Promise<Identity | null> {
     if (JWT_SHAPE.test(credential)) return this.authenticateToken(credential);
     const hash = hashApiKey(credential);
-    const cached = this.#verified.get(hash);
-    if (cached !== undefined) return cached;
-    // Lookup by hash: an indexed equality on a digest, so timing reveals nothing about the key.
-    // The tenant is what the key tells us, so this one lookup spans tenants (ADR 0017).
-    const row = await findActiveApiKeyByHash(this.database.system('api-key-authentication'), hash);
-    if (row === undefined) return null;
-    const identity = {
-      tenantId: row.tenant_id,
-      principal: {
-        kind: 'api_key' as const,
-        id: row.id,
-        name: row.name,
-        role: row.role,
-        storeIds: row.store_ids,
-      },
-    };
-    this.#verified.set(hash, identity);
-    // Last use at minute granularity: the cache refreshes it at most every TTL, the SQL at most every minute.
-    await touchApiKey(this.database.forTenant(row.tenant_id), row.tenant_id, row.id);
-    return identity;
+    const identity = await this.#verified.get(hash, async () => {
+      // Lookup by hash: an indexed equality on a digest, so timing reveals nothing about the key.
+      // The tenant is what the key tells us, so this one lookup spans tenants (ADR 0017).
+      const row = await findActiveApiKeyByHash(this.database.system('api-key-authentication'), hash);
+      if (row === undefined) return undefined;
+      // Last use at minute granularity: renewed at most every TTL, written at most every minute.
+      // Written beside the request, not before its answer: a commit's flush is no part of reading.
+      touchApiKey(this.database.forTenant(row.tenant_id), row.tenant_id, row.id).catch(this.onTouchFailed);
+      return {
+        tenantId: row.tenant_id,
+        principal: {
+          kind: 'api_key' as const,
+          id: row.id,
+          name: row.name,
+          role: row.role,
+          storeIds: row.store_ids,
+        },
+      };
+    });
+    return identity ?? null;
   }
 
   /**
@@ -121,30 +124,28 @@ export class IdentityService implements Authenticator {
   private async authenticateToken(token: string): Promise<Identity | null> {
     const verified = await this.tokens.verify(token);
     if (verified === null) return null;
-    const cacheKey = `${verified.tenantId}/${verified.userId}`;
-    const cached = this.#users.get(cacheKey);
-    if (cached !== undefined) return cached;
-    const row = await findUser(
-      this.database.forTenant(verified.tenantId),
-      verified.tenantId,
-      verified.userId,
-    );
-    if (row === undefined || row.disabled_at !== null) return null;
-    const identity: Identity = {
-      tenantId: verified.tenantId,
-      principal: { kind: 'user', id: row.id, name: row.email, role: row.role, storeIds: row.store_ids },
-    };
-    this.#users.set(cacheKey, identity);
-    return identity;
+    const identity = await this.#users.get(`${verified.tenantId}/${verified.userId}`, async () => {
+      const row = await findUser(
+        this.database.forTenant(verified.tenantId),
+        verified.tenantId,
+        verified.userId,
+      );
+      if (row === undefined || row.disabled_at !== null) return undefined;
+      return {
+        tenantId: verified.tenantId,
+        principal: { kind: 'user', id: row.id, name: row.email, role: row.role, storeIds: row.store_ids },
+      };
+    });
+    return identity ?? null;
   }
 
   /** After a key is revoked: this instance refuses it from now on. */
   forgetApiKey(hash: string): void {
-    this.#verified.delete(hash);
+    this.#verified.forget(hash);
   }
 
   /** After a user changed or was disabled: this instance reads the row again on the next request. */
   forgetUser(tenantId: string, userId: string): void {
-    this.#users.delete(`${tenantId}/${userId}`);
+    this.#users.forget(`${tenantId}/${userId}`);
   }
 }
