@@ -177,7 +177,9 @@ async function assemble(
     audience: config.jwtAudience,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   });
-  const identity = new IdentityService(database, tokens);
+  const identity = new IdentityService(database, tokens, (error) =>
+    logger.warn({ err: error }, 'could not record an API key\'s last use'),
+  );
   const auth = new AuthService(database, tokens, { refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
   const users = new UserService(database, identity);
   const apiKeys = new ApiKeyService(database, identity);
@@ -355,14 +357,14 @@ async function assemble(
   });
   // Draining: requests already admitted finish; new ones (on kept-alive connections) are told to go
   // elsewhere. Liveness still answers: a draining instance is not a dead one.
-  server.addHook('onRequest', async (request, reply) => {
-    if (!shuttingDown || OPERATIONAL_ROUTES.has(request.routeOptions.url ?? '')) return;
+  server.addHook('onRequest', (request, reply, done) => {
+    if (!shuttingDown || OPERATIONAL_ROUTES.has(request.routeOptions.url ?? '')) {
+      done();
+      return;
+    }
     reply.header('connection', 'close');
-    throw new AppError(
-      HttpErrors.unavailable,
-      'This instance is shutting down; retry',
-      {},
-      { 'retry-after': '1' },
+    done(
+      new AppError(HttpErrors.unavailable, 'This instance is shutting down; retry', {}, { 'retry-after': '1' }),
     );
   });
   // REDIS_URL makes one limit across instances; without it, or while Redis is away, each instance's own.
@@ -427,14 +429,13 @@ async function assemble(
   await server.register(
     async (api) => {
       await registerLoadShedding(api, { eventLoopDelayMaxMs: config.loadShedEventLoopDelayMaxMs });
-      registerAuthentication(api, { authenticator: identity, defaultTenantId: config.defaultTenantId });
-      registerPrincipalRateLimit(api, rateLimit);
-      // Observability: once authenticated, the tenant joins the request's log lines and span.
-      api.addHook('onRequest', async (request) => {
-        if (request.context !== undefined) {
-          noteTenant(request, request.context.tenantId, request.context.correlationId);
-        }
+      registerAuthentication(api, {
+        authenticator: identity,
+        defaultTenantId: config.defaultTenantId,
+        // Observability: once authenticated, the tenant joins the request's log lines and span.
+        established: (request, context) => noteTenant(request, context.tenantId, context.correlationId),
       });
+      registerPrincipalRateLimit(api, rateLimit);
       registerIdempotency(api, {
         database,
         retentionSeconds: config.idempotencyRetentionSeconds,

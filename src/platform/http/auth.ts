@@ -13,6 +13,8 @@ export interface AuthOptions {
   authenticator: Authenticator;
   /** Tenant of anonymous reads that do not name one with `X-Tenant-Id`. */
   defaultTenantId: string;
+  /** Told of each request's context as soon as it is established (the log context takes the tenant). */
+  established?: (request: FastifyRequest, context: RequestContext) => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
         correlationId,
         clientIp: request.ip,
       };
+      options.established?.(request, request.context);
       return;
     }
     if (request.routeOptions.config.access !== 'public') {
@@ -70,6 +73,7 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
       correlationId,
       clientIp: request.ip,
     };
+    options.established?.(request, request.context);
   });
 }
 

@@ -59,7 +59,7 @@ declare module 'fastify' {
 export function registerIdempotency(server: FastifyInstance, options: IdempotencyOptions): void {
   server.decorateRequest('idempotencyClaim', null);
 
-  server.addHook('preHandler', async (request, reply) => {
+  const claimKey = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (request.method !== 'POST') return;
     const key = headerValue(request, IDEMPOTENCY_HEADER);
     if (key === undefined) return;
@@ -102,9 +102,9 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
         'retry-after': '1',
       },
     );
-  });
+  };
 
-  server.addHook('onSend', async (request, reply, payload) => {
+  const settleKey = async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
     const claim = request.idempotencyClaim;
     if (claim === null) return payload;
     request.idempotencyClaim = null;
@@ -132,6 +132,13 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
       ],
     );
     return payload;
+  };
+
+  // Only POST routes carry the hooks: every other request would pay two hook calls for nothing.
+  server.addHook('onRoute', (route) => {
+    if (![route.method].flat().includes('POST')) return;
+    route.preHandler = [claimKey, ...[route.preHandler ?? []].flat()];
+    route.onSend = [settleKey, ...[route.onSend ?? []].flat()];
   });
 }
 

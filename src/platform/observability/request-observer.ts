@@ -69,7 +69,10 @@ export function observeRequests(server: FastifyInstance, record: RequestRecorder
     // `done` runs the rest of the request (hooks, handler, reply) inside both contexts.
     runWithLogContext(logContext, () => withActiveSpan(span, done));
   });
-  server.addHook('onResponse', async (request, reply) => finish(request, reply, record));
+  server.addHook('onResponse', (request, reply, done) => {
+    finish(request, reply, record);
+    done();
+  });
   server.addHook('onRequestAbort', async (request) => {
     const span = request.observation?.span;
     span?.setAttribute('http.request.aborted', true);

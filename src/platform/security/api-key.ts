@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const API_KEY_PREFIX = 'osk_';
 const API_KEY_RANDOM_BYTES = 32;
@@ -15,7 +15,7 @@ export function generateApiKey(): string {
  * least 24 characters), so a slow password hash adds nothing but latency on every request.
  */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 export function displayPrefixOf(key: string): string {
