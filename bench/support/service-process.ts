@@ -70,7 +70,7 @@ export async function startServiceProcess(
   const { dataDir, url: databaseUrl } = benchDatabase;
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...serviceNodeArguments(), MAIN], {
-    stdio: ['ignore', process.env['PROBE_STDOUT'] ? 'inherit' : 'ignore', 'inherit'],
+    stdio: ['ignore', process.env['BENCH_SERVICE_STDOUT'] === '1' ? 'inherit' : 'ignore', 'inherit'],
     env: {
       PATH: process.env['PATH'],
       HOME: process.env['HOME'],
