@@ -7,6 +7,7 @@ import { mixed } from './scenarios/mixed.js';
 import { outboxDrain } from './scenarios/outbox-drain.js';
 import { reserveHot } from './scenarios/reserve-hot.js';
 import { reserveSpread } from './scenarios/reserve-spread.js';
+import { startBenchBrokers } from './support/broker-servers.js';
 import { availableDatabases, type DatabaseKind } from './support/database.js';
 import { printEventTables, printResults } from './support/report.js';
 import type { ScenarioResult } from './support/scenario.js';
@@ -103,17 +104,24 @@ async function main(): Promise<void> {
   // The event path runs on the last database only (PostgreSQL when there is one): what it compares
   // is the brokers, and every broker on both databases would take the run past 10 minutes.
   const eventDatabase = selection.databases.at(-1) as DatabaseKind;
-  if (selected('event-latency'))
-    eventLatencies[eventDatabase] = await step(`event-latency on ${eventDatabase}`, () =>
-      eventLatency(eventDatabase, brokers),
-    );
-  if (selected('outbox-drain')) {
-    const measured = (eventLatencies[eventDatabase] as { broker: string }[] | undefined)?.map(
-      (row) => row.broker,
-    );
-    drains[eventDatabase] = await step(`outbox-drain on ${eventDatabase}`, () =>
-      outboxDrain(eventDatabase, measured ?? brokers ?? ['memory']),
-    );
+  if (selected('event-latency') || selected('outbox-drain')) {
+    const brokerServers = await step('broker servers', () => startBenchBrokers(brokers));
+    try {
+      if (selected('event-latency'))
+        eventLatencies[eventDatabase] = await step(`event-latency on ${eventDatabase}`, () =>
+          eventLatency(eventDatabase, brokerServers.urls, brokers),
+        );
+      if (selected('outbox-drain')) {
+        const measured = (eventLatencies[eventDatabase] as { broker: string }[] | undefined)?.map(
+          (row) => row.broker,
+        );
+        drains[eventDatabase] = await step(`outbox-drain on ${eventDatabase}`, () =>
+          outboxDrain(eventDatabase, brokerServers.urls, measured ?? brokers ?? ['memory']),
+        );
+      }
+    } finally {
+      await brokerServers.stop();
+    }
   }
   await dropTemplates();
   const totalSeconds = round((performance.now() - startedAt) / 1000, 1);

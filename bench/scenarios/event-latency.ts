@@ -2,6 +2,7 @@ import { createConnection } from 'node:net';
 import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js';
 import { createBroker } from '../../src/platform/events/create-broker.js';
 import { newId } from '../../src/platform/ids.js';
+import type { BrokerUrls } from '../support/broker-servers.js';
 import type { DatabaseKind } from '../support/database.js';
 import { runLoad } from '../support/load.js';
 import { loadJob } from '../support/scenario.js';
@@ -34,13 +35,6 @@ function sampleOf(time: string): Sample {
 }
 const DRAIN_TIMEOUT_MS = 15_000;
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
-
-export const BROKER_URLS: Record<string, string | undefined> = {
-  memory: undefined,
-  nats: process.env['BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
-  redis: process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-  amqp: process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
-};
 
 export interface EventLatencyRow {
   broker: string;
@@ -228,10 +222,11 @@ async function serviceLatency(kind: DatabaseKind, brokerName: string, url: strin
 
 export async function eventLatency(
   kind: DatabaseKind,
+  brokerUrls: BrokerUrls,
   only: readonly string[] | undefined,
 ): Promise<EventLatencyRow[]> {
   const rows: EventLatencyRow[] = [];
-  for (const [broker, url] of Object.entries(BROKER_URLS)) {
+  for (const [broker, url] of Object.entries(brokerUrls)) {
     if (only !== undefined && !only.includes(broker)) continue;
     if (!(await reachable(url))) {
       process.stdout.write(`event-latency: ${broker} skipped (no server at ${url})\n`);

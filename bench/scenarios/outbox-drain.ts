@@ -1,11 +1,11 @@
 import type { Queryable } from '../../src/platform/db/database.js';
 import { backlog } from '../../src/platform/events/outbox-store.js';
 import { newId } from '../../src/platform/ids.js';
+import type { BrokerUrls } from '../support/broker-servers.js';
 import type { DatabaseKind } from '../support/database.js';
 import { startService } from '../support/service.js';
 import { round } from '../support/stats.js';
 import { benchDatabase } from '../support/template.js';
-import { BROKER_URLS } from './event-latency.js';
 
 /** The backlog an outage leaves behind, in the issue's figure. */
 const PENDING_EVENTS = 10_000;
@@ -72,11 +72,15 @@ async function pendingReachesZero(database: Queryable, timeoutMs: number): Promi
   }
 }
 
-export async function outboxDrain(kind: DatabaseKind, available: readonly string[]): Promise<DrainRow[]> {
+export async function outboxDrain(
+  kind: DatabaseKind,
+  brokerUrls: BrokerUrls,
+  available: readonly string[],
+): Promise<DrainRow[]> {
   const rows: DrainRow[] = [];
   for (const broker of available) {
     process.stdout.write(`outbox-drain: ${kind}, ${broker} …\n`);
-    rows.push(await drain(kind, broker, BROKER_URLS[broker]));
+    rows.push(await drain(kind, broker, brokerUrls[broker]));
   }
   return rows;
 }

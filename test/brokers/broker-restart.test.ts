@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { AmqpBroker } from '../../src/platform/events/amqp-broker.js';
 import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js';
 import { NatsBroker } from '../../src/platform/events/nats-broker.js';
 import { RedisBroker } from '../../src/platform/events/redis-broker.js';
+import { NATS_SERVER, natsServer, RABBITMQ_SERVER, rabbitmqNode } from '../support/broker-servers.js';
 import {
   binaryAvailable,
   expectExactlyOnce,
@@ -18,9 +19,7 @@ import {
 } from './broker-support.js';
 import { ServerProcess, sparePort } from './server-process.js';
 
-const NATS_SERVER = '/usr/sbin/nats-server';
 const REDIS_SERVER = '/usr/bin/redis-server';
-const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 const MESSAGES = 300;
 const BATCH_MESSAGES = 10;
 /** Paces the publisher so the stream of batches spans the outage rather than finishing before it. */
@@ -104,22 +103,14 @@ function expectNothingLost(
 
 describe.skipIf(!binaryAvailable('NATS', NATS_SERVER))('NATS JetStream restarted mid-stream', () => {
   it('loses no acknowledged message and delivers each one to the group', async () => {
-    const port = await sparePort();
-    const dataDir = path.join(workDir, 'nats');
-    const server = new ServerProcess(
-      'nats-server',
-      port,
-      NATS_SERVER,
-      ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dataDir],
-      path.join(workDir, 'nats.log'),
-    );
+    const { url, server } = await natsServer(path.join(workDir, 'nats'));
     servers.push(server);
     await server.start(START_TIMEOUT_MS);
     const logger = recordingLogger();
     const broker = new NatsBroker({
       ...common,
       logger,
-      url: `nats://127.0.0.1:${port}`,
+      url,
       streamLengthMax: 100_000,
       // Short: an ack lost in the crash must not stall the group for the default 30 s.
       ackWaitMs: 2_000,
@@ -187,35 +178,15 @@ const rabbitmqAvailable = binaryAvailable('RabbitMQ', RABBITMQ_SERVER);
 describe.skipIf(!rabbitmqAvailable)('RabbitMQ restarted mid-stream', () => {
   let server: ServerProcess;
 
-  async function rabbitmqNode(): Promise<ServerProcess> {
-    const port = await sparePort();
-    const distributionPort = await sparePort();
-    const base = path.join(workDir, 'rabbitmq');
-    await mkdir(base);
-    const configFile = path.join(base, 'rabbitmq.conf');
-    // Its own listener: the shared node's /etc/rabbitmq/rabbitmq.conf would claim 5672.
-    await writeFile(configFile, `listeners.tcp.local = 127.0.0.1:${port}\n`);
-    await writeFile(path.join(base, 'enabled_plugins'), '[].\n');
-    return new ServerProcess('rabbitmq-server', port, RABBITMQ_SERVER, [], path.join(base, 'server.log'), {
-      HOME: base,
-      RABBITMQ_NODENAME: `omnistock-test-${process.pid}@localhost`,
-      RABBITMQ_NODE_PORT: String(port),
-      RABBITMQ_DIST_PORT: String(distributionPort),
-      RABBITMQ_MNESIA_BASE: path.join(base, 'mnesia'),
-      RABBITMQ_LOG_BASE: path.join(base, 'log'),
-      RABBITMQ_CONFIG_FILE: configFile,
-      RABBITMQ_ENABLED_PLUGINS_FILE: path.join(base, 'enabled_plugins'),
-      RABBITMQ_PID_FILE: path.join(base, 'rabbitmq.pid'),
-    });
-  }
-
   // Its ~7 s boot overlaps the NATS and Redis scenarios: started when this block is collected.
   const booting = rabbitmqAvailable
-    ? rabbitmqNode().then(async (node) => {
-        servers.push(node);
-        await node.start(RABBITMQ_START_TIMEOUT_MS);
-        return node;
-      })
+    ? rabbitmqNode(path.join(workDir, 'rabbitmq'), `omnistock-test-${process.pid}`).then(
+        async ({ server: node }) => {
+          servers.push(node);
+          await node.start(RABBITMQ_START_TIMEOUT_MS);
+          return node;
+        },
+      )
     : undefined;
   booting?.catch(() => {});
 

@@ -7,6 +7,7 @@ import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js'
 import { createBroker } from '../../src/platform/events/create-broker.js';
 import { binaryAvailable } from '../brokers/broker-support.js';
 import { ServerProcess, sparePort } from '../brokers/server-process.js';
+import { natsServer } from '../support/broker-servers.js';
 import { createTestDatabase, postgresAvailable, startTestApp } from '../support/test-app.js';
 
 const CHANGES = 120;
@@ -22,17 +23,7 @@ interface PrivateBroker {
 const BROKERS: Record<string, { binary: string; start: (workDir: string) => Promise<PrivateBroker> }> = {
   nats: {
     binary: '/usr/sbin/nats-server',
-    async start(workDir) {
-      const port = await sparePort();
-      const server = new ServerProcess(
-        'nats-server',
-        port,
-        '/usr/sbin/nats-server',
-        ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', workDir],
-        path.join(workDir, 'server.log'),
-      );
-      return { url: `nats://127.0.0.1:${port}`, server };
-    },
+    start: (workDir) => natsServer(workDir),
   },
   redis: {
     binary: '/usr/bin/redis-server',
