@@ -138,5 +138,10 @@ describe('API8 CORS default', () => {
       headers: { origin: ALLOWED_ORIGIN, 'access-control-request-method': 'GET' },
     });
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    const simple = await harness.request('GET', '/api/v1/products', { headers: { origin: ALLOWED_ORIGIN } });
+    expect(simple.status).toBe(200);
+    expect(
+      Object.keys(simple.headers).filter((name) => name.startsWith('access-control-') || name === 'vary'),
+    ).toEqual([]);
   });
 });

@@ -132,7 +132,10 @@ export async function createHttpServer(options: HttpServerOptions) {
     // Observability: one line per request is written by platform/observability/request-observer.ts,
     // and the request id reaches every line through the log context, not a child-logger binding.
     logController: new LogController({ disableRequestLogging: true }),
-    childLoggerFactory: (logger, _bindings, childOptions) => logger.child({}, childOptions),
+    // With no options of its route (a log level, serializers) a request's logger is the server's
+    // own: a child per request would only repeat it.
+    childLoggerFactory: (logger, _bindings, childOptions) =>
+      Object.keys(childOptions).length === 0 ? logger : logger.child({}, childOptions),
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Past this, new connections are refused at once rather than starving the ones being served.
   server.server.maxConnections = options.connectionsMax;
@@ -172,14 +175,18 @@ export async function createHttpServer(options: HttpServerOptions) {
     reply.headers(SECURITY_HEADERS);
     done();
   });
-  await server.register(cors, {
-    origin: [...options.corsAllowedOrigins],
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: CORS_ALLOWED_HEADERS,
-    exposedHeaders: CORS_EXPOSED_HEADERS,
-    maxAge: CORS_MAX_AGE_SECONDS,
-    credentials: false,
-  });
+  // Without an allowed origin no browser may call cross-origin: no preflight answered, no CORS
+  // header on any response, and no hook on every request to decide so.
+  if (options.corsAllowedOrigins.length > 0) {
+    await server.register(cors, {
+      origin: [...options.corsAllowedOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: CORS_MAX_AGE_SECONDS,
+      credentials: false,
+    });
+  }
 
   await server.register(swagger, {
     openapi: {
