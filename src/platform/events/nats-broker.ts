@@ -130,7 +130,6 @@ export class NatsBroker implements Broker {
       handler,
       subjectPrefix: this.#subjectPrefix,
       redeliveryDelayMs: this.#options.redeliveryDelayMs ?? NATS_REDELIVERY_DELAY_MS,
-      ackTimeoutMs: this.#options.publishTimeoutMs,
       logger: this.#options.logger,
       onClosed: (closed) => this.#subscriptions.delete(closed),
     });
@@ -250,12 +249,11 @@ interface NatsSubscriptionOptions {
   handler: MessageHandler;
   subjectPrefix: string;
   redeliveryDelayMs: number;
-  ackTimeoutMs: number;
   logger: BrokerLogger;
   onClosed(subscription: NatsSubscription): void;
 }
 
-/** One member of a group: pulls and handles one message at a time, acknowledging each. */
+/** One member of a group: pulls and handles one message at a time, acknowledging each without waiting. */
 class NatsSubscription implements Subscription {
   readonly #options: NatsSubscriptionOptions;
   readonly #stop = new AbortController();
@@ -329,12 +327,10 @@ class NatsSubscription implements Subscription {
       delivered.nak(this.#options.redeliveryDelayMs);
       return;
     }
-    try {
-      await delivered.ackAck({ timeout: this.#options.ackTimeoutMs });
-    } catch (error) {
-      // At least once: the server redelivers it after the ack wait, and the inbox drops the repeat.
-      logger.warn({ err: error, broker: 'nats', group, id: message.id }, 'ack not confirmed');
-    }
+    // Not waited for: the next message would queue behind a round trip to the server for each ack
+    // (a burst of n behind n). At least once: an ack lost on the way is a redelivery after the ack
+    // wait, and the inbox drops the repeat.
+    delivered.ack();
   }
 
   #decode(delivered: JsMsg): BrokerMessage | undefined {
