@@ -178,7 +178,7 @@ async function assemble(
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   });
   const identity = new IdentityService(database, tokens, (error) =>
-    logger.warn({ err: error }, 'could not record an API key\'s last use'),
+    logger.warn({ err: error }, "could not record an API key's last use"),
   );
   const auth = new AuthService(database, tokens, { refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
   const users = new UserService(database, identity);
@@ -364,7 +364,12 @@ async function assemble(
     }
     reply.header('connection', 'close');
     done(
-      new AppError(HttpErrors.unavailable, 'This instance is shutting down; retry', {}, { 'retry-after': '1' }),
+      new AppError(
+        HttpErrors.unavailable,
+        'This instance is shutting down; retry',
+        {},
+        { 'retry-after': '1' },
+      ),
     );
   });
   // REDIS_URL makes one limit across instances; without it, or while Redis is away, each instance's own.

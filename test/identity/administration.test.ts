@@ -143,7 +143,9 @@ describeOnEachDatabase(
       await vi.waitFor(
         async () => {
           const relisted = await t.request('GET', '/api/v1/api-keys');
-          const used = relisted.body.data.find((candidate: { id: string }) => candidate.id === created.body.id);
+          const used = relisted.body.data.find(
+            (candidate: { id: string }) => candidate.id === created.body.id,
+          );
           expect(used.last_used_at).not.toBeNull();
         },
         { timeout: 5_000, interval: 25 },

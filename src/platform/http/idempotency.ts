@@ -104,7 +104,11 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
     );
   };
 
-  const settleKey = async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+  const settleKey = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+  ): Promise<unknown> => {
     const claim = request.idempotencyClaim;
     if (claim === null) return payload;
     request.idempotencyClaim = null;
