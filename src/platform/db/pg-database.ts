@@ -183,15 +183,20 @@ export class PgDatabase implements Database {
       await end();
       throw error;
     }
+    // One statement at a time, in the order asked: the session's users (the relay's sequencer and
+    // its watermark writer) do not wait for each other, and a pg.Client must not be handed a
+    // query while it runs another.
+    let previous: Promise<unknown> = Promise.resolve();
     return {
       get ended() {
         return ended;
       },
       end,
       async query<Row>(sql: string, params: readonly unknown[] = []) {
+        const running = previous.then(() => client.query(sql, params as unknown[]));
+        previous = running.catch(() => {});
         try {
-          const result = await client.query(sql, params as unknown[]);
-          return resultOf<Row>(result);
+          return resultOf<Row>(await running);
         } catch (error) {
           if (isConnectivityError(error)) await end();
           throw error;
