@@ -66,7 +66,7 @@ export class ApiKeyService {
       const row = await revokeApiKey(tx, context.tenantId, keyId);
       if (row === undefined) throw apiKeyNotFound(keyId);
       await appendAudit(tx, [auditOf(context, AuditActions.apiKeyRevoked, `api_key:${row.id}`)]);
-      tx.afterCommit(() => this.identity.forgetApiKey(row.key_hash));
+      tx.afterCommit(() => void this.identity.forgetApiKey(row.key_hash));
     });
   }
 }

@@ -1,4 +1,5 @@
-import { CollapsingLru } from '../../platform/cache/collapsing-lru.js';
+import { LruCacheStore } from '../../platform/cache/lru-cache-store.js';
+import { ReadThroughCache } from '../../platform/cache/read-through-cache.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Authenticator, Principal } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
@@ -20,7 +21,12 @@ const CONFIGURED_ADMIN_KEY_NAME = 'admin (OMNISTOCK_ADMIN_API_KEY)';
  * On the instance that made the change it is forgotten at once.
  */
 export const API_KEY_CACHE_TTL_MS = 5_000;
-const API_KEY_CACHE_ENTRIES_MAX = 10_000;
+/** Trusted for the TTL, never past it: a revoked key is not served stale, whatever the database does. */
+const IDENTITY_CACHE_OPTIONS = {
+  ttlSeconds: API_KEY_CACHE_TTL_MS / 1000,
+  staleIfErrorSeconds: 0,
+  serveStaleOn: () => false,
+};
 /** A JWT is three base64url parts; an API key never contains a dot. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -38,16 +44,13 @@ export interface BootstrapResult {
  * that this instance stops trusting a revoked key or a changed user at once.
  */
 export class IdentityService implements Authenticator {
-  /** Verified keys by hash. When one expires under load, one lookup renews it for every request. */
-  readonly #verified = new CollapsingLru<Identity>({
-    entriesMax: API_KEY_CACHE_ENTRIES_MAX,
-    ttlMs: API_KEY_CACHE_TTL_MS,
-  });
+  /**
+   * Verified keys by hash. When one expires under load, one lookup renews it for every request in
+   * flight; an unknown key is not remembered, so a key created a moment ago works at once.
+   */
+  readonly #verified = new ReadThroughCache(new LruCacheStore(), IDENTITY_CACHE_OPTIONS);
   /** Users behind verified tokens, by `tenant/user`: a disabled user is refused within the TTL. */
-  readonly #users = new CollapsingLru<Identity>({
-    entriesMax: API_KEY_CACHE_ENTRIES_MAX,
-    ttlMs: API_KEY_CACHE_TTL_MS,
-  });
+  readonly #users = new ReadThroughCache(new LruCacheStore(), IDENTITY_CACHE_OPTIONS);
 
   constructor(
     private readonly database: Database,
@@ -94,7 +97,7 @@ export class IdentityService implements Authenticator {
   async authenticate(credential: string): Promise<Identity | null> {
     if (JWT_SHAPE.test(credential)) return this.authenticateToken(credential);
     const hash = hashApiKey(credential);
-    const identity = await this.#verified.get(hash, async () => {
+    const identity = await this.#verified.get(hash, async (): Promise<Identity | undefined> => {
       // Lookup by hash: an indexed equality on a digest, so timing reveals nothing about the key.
       // The tenant is what the key tells us, so this one lookup spans tenants (ADR 0017).
       const row = await findActiveApiKeyByHash(this.database.system('api-key-authentication'), hash);
@@ -124,28 +127,31 @@ export class IdentityService implements Authenticator {
   private async authenticateToken(token: string): Promise<Identity | null> {
     const verified = await this.tokens.verify(token);
     if (verified === null) return null;
-    const identity = await this.#users.get(`${verified.tenantId}/${verified.userId}`, async () => {
-      const row = await findUser(
-        this.database.forTenant(verified.tenantId),
-        verified.tenantId,
-        verified.userId,
-      );
-      if (row === undefined || row.disabled_at !== null) return undefined;
-      return {
-        tenantId: verified.tenantId,
-        principal: { kind: 'user', id: row.id, name: row.email, role: row.role, storeIds: row.store_ids },
-      };
-    });
+    const identity = await this.#users.get(
+      `${verified.tenantId}/${verified.userId}`,
+      async (): Promise<Identity | undefined> => {
+        const row = await findUser(
+          this.database.forTenant(verified.tenantId),
+          verified.tenantId,
+          verified.userId,
+        );
+        if (row === undefined || row.disabled_at !== null) return undefined;
+        return {
+          tenantId: verified.tenantId,
+          principal: { kind: 'user', id: row.id, name: row.email, role: row.role, storeIds: row.store_ids },
+        };
+      },
+    );
     return identity ?? null;
   }
 
   /** After a key is revoked: this instance refuses it from now on. */
-  forgetApiKey(hash: string): void {
-    this.#verified.forget(hash);
+  async forgetApiKey(hash: string): Promise<void> {
+    await this.#verified.invalidate([hash]);
   }
 
   /** After a user changed or was disabled: this instance reads the row again on the next request. */
-  forgetUser(tenantId: string, userId: string): void {
-    this.#users.forget(`${tenantId}/${userId}`);
+  async forgetUser(tenantId: string, userId: string): Promise<void> {
+    await this.#users.invalidate([`${tenantId}/${userId}`]);
   }
 }

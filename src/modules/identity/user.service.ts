@@ -113,7 +113,7 @@ export class UserService {
       if (entries.length === 0)
         entries.push(auditOf(context, AuditActions.userUpdated, target, { disabled }));
       await appendAudit(tx, entries);
-      tx.afterCommit(() => this.identity.forgetUser(context.tenantId, userId));
+      tx.afterCommit(() => void this.identity.forgetUser(context.tenantId, userId));
       return row;
     });
     return toUser(updated);

@@ -44,6 +44,21 @@ describe('read-through cache', () => {
     expect(await cache.get('k', async () => version)).toBe(2);
   });
 
+  it('does not store a load that found nothing: it is looked for again on the next read', async () => {
+    const cache = new ReadThroughCache(new LruCacheStore(), OPTIONS);
+    let created: { id: string } | undefined;
+    let loads = 0;
+    const load = async () => {
+      loads += 1;
+      return created;
+    };
+    expect(await cache.get('k', load)).toBeUndefined();
+    created = { id: 'k' };
+    expect(await cache.get('k', load)).toEqual({ id: 'k' });
+    expect(await cache.get('k', load)).toEqual({ id: 'k' });
+    expect(loads).toBe(2);
+  });
+
   it('expires entries after their TTL', async () => {
     const store = new LruCacheStore();
     await store.set('k', 1, 0.05);

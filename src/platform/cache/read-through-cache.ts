@@ -30,8 +30,9 @@ interface Entry<Value> {
 /**
  * Cache-aside with collapsed misses: concurrent reads of one missing key run one load and share
  * its result. An invalidation during a load wins: the loaded value is returned to its callers but
- * not stored, since it may predate the change that invalidated it. An invalidated value is gone,
- * never served stale; a merely old one may be, while the database cannot be reached.
+ * not stored, since it may predate the change that invalidated it. A load that finds nothing
+ * (`undefined`) is not stored either: what is missing now may exist a moment later. An invalidated
+ * value is gone, never served stale; a merely old one may be, while the database cannot be reached.
  */
 export class ReadThroughCache {
   readonly #loading = new Map<string, { promise: Promise<unknown>; invalidated: boolean }>();
@@ -95,7 +96,7 @@ export class ReadThroughCache {
     loading.promise = (async () => {
       try {
         const value = await load();
-        if (!loading.invalidated) {
+        if (!loading.invalidated && value !== undefined) {
           const entry: Entry<Value> = { value, fresh_until: Date.now() + this.options.ttlSeconds * 1000 };
           await this.store.set(key, entry, this.options.ttlSeconds + this.options.staleIfErrorSeconds);
         }
