@@ -68,6 +68,23 @@ describeOnEachDatabase(
           `/api/v1/reservations/${reserved.body.reservation_id}/confirm`,
         );
         expect(confirmed.status).toBe(200);
+        // Settling again changes nothing, and counts nothing.
+        const confirmedAgain = await request(
+          'POST',
+          `/api/v1/reservations/${reserved.body.reservation_id}/confirm`,
+        );
+        expect(confirmedAgain.status).toBe(200);
+        const toCancel = await request('POST', '/api/v1/reservations', {
+          body: { product_id: product.id, store_id: store, quantity: 1, customer_id: 'c-3' },
+        });
+        expect(toCancel.status).toBe(201);
+        for (let attempt = 0; attempt < 2; attempt += 1) {
+          const cancelled = await request(
+            'POST',
+            `/api/v1/reservations/${toCancel.body.reservation_id}/cancel`,
+          );
+          expect(cancelled.status).toBe(200);
+        }
         await request('GET', '/api/v1/no-such-route');
         await waitUntil('the webhook is delivered', async () => {
           const text = String((await request('GET', '/metrics', { key: null })).body);
@@ -81,9 +98,10 @@ describeOnEachDatabase(
         expect(text).toMatch(
           /^omnistock_stock_operations_total\{operation="adjust",store="MET-001",outcome="INSUFFICIENT_STOCK"\} 1$/m,
         );
-        expect(text).toMatch(/^omnistock_reservations_total\{outcome="created"\} 1$/m);
+        expect(text).toMatch(/^omnistock_reservations_total\{outcome="created"\} 2$/m);
         expect(text).toMatch(/^omnistock_reservations_total\{outcome="rejected"\} 1$/m);
         expect(text).toMatch(/^omnistock_reservations_total\{outcome="confirmed"\} 1$/m);
+        expect(text).toMatch(/^omnistock_reservations_total\{outcome="cancelled"\} 1$/m);
         expect(text).toMatch(/^omnistock_reservations_total\{outcome="expired"\} 0$/m);
         expect(text).toMatch(/^omnistock_webhook_deliveries_total\{result="dead"\} 0$/m);
         expect(text).toMatch(/^omnistock_circuit_breaker_state\{dependency="broker_memory"\} 0$/m);

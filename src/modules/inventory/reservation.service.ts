@@ -90,6 +90,8 @@ export interface ReservationPolicy extends CustomerHoldPolicy {
 interface Settlement {
   /** CONFIRMED is a sale: on-hand drops with reserved. CANCELLED gives the units back to available. */
   status: 'CONFIRMED' | 'CANCELLED';
+  /** What the reservations metric counts. */
+  outcome: 'confirmed' | 'cancelled';
   moveLevel: (tx: Queryable, level: LevelRef, quantity: number) => Promise<StockLevelRow | undefined>;
   reason: string;
   eventType: string;
@@ -98,12 +100,14 @@ interface Settlement {
 const SETTLEMENTS = {
   confirm: {
     status: 'CONFIRMED',
+    outcome: 'confirmed',
     moveLevel: consumeReserved,
     reason: SystemReasons.reservationConfirmed,
     eventType: InventoryEventTypes.reservationConfirmed,
   },
   cancel: {
     status: 'CANCELLED',
+    outcome: 'cancelled',
     moveLevel: releaseReserved,
     reason: SystemReasons.reservationReleased,
     eventType: InventoryEventTypes.reservationCancelled,
@@ -503,7 +507,6 @@ export class ReservationService {
     const outcome = await this.#settle(context, reservationId, visible, SETTLEMENTS.confirm);
     if (outcome.status === 'CANCELLED') throw notPending(InventoryErrors.reservationCancelled, outcome);
     if (outcome.status === 'EXPIRED') throw notPending(InventoryErrors.reservationExpired, outcome);
-    this.#recorder.reservations('confirmed', 1);
     return toReservation(outcome);
   }
 
@@ -515,7 +518,6 @@ export class ReservationService {
   ): Promise<Reservation> {
     const outcome = await this.#settle(context, reservationId, visible, SETTLEMENTS.cancel);
     if (outcome.status === 'CONFIRMED') throw notPending(InventoryErrors.reservationConfirmed, outcome);
-    if (outcome.status === 'CANCELLED') this.#recorder.reservations('cancelled', 1);
     return toReservation(outcome);
   }
 
@@ -523,7 +525,8 @@ export class ReservationService {
    * Confirms or cancels, in one transaction: the reservation's status first (a conditional update
    * that locks its row, so a PENDING reservation that is not due costs no read of its own), then its
    * level, the ledger and the events. Anything else — missing, invisible to the caller, settled
-   * already, or due — is read and answered as it is; a due one is expired on the spot.
+   * already, or due — is read and answered as it is; a due one is expired on the spot. Counted once
+   * committed, and only what this call changed: confirming or cancelling again changes nothing.
    */
   async #settle(
     context: RequestContext,
@@ -539,10 +542,12 @@ export class ReservationService {
         // Still PENDING, yet not settled above: it is due (both statements read the transaction's clock).
         if (row.status === 'PENDING') {
           await this.#expire(tx, origin, [row]);
+          tx.afterCommit(() => this.#recorder.reservations('expired', 1));
           return { ...row, status: 'EXPIRED' as const };
         }
         return row;
       }
+      tx.afterCommit(() => this.#recorder.reservations(settlement.outcome, 1));
       // Thrown before anything else is written: the transaction rolls the status back.
       if (!visible(settled)) throw reservationNotFound(reservationId);
       const after = await settlement.moveLevel(tx, levelOf(settled), settled.quantity);
