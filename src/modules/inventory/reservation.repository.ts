@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/database.js';
+import type { Queryable, Statement } from '../../platform/db/database.js';
 
 export type ReservationStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED' | 'EXPIRED';
 
@@ -32,23 +32,25 @@ const RESERVATION_COLUMNS =
   'tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at, created_at, updated_at, expires_at <= now() AS due';
 
 /**
- * Inserts PENDING reservations of one tenant in one statement, whatever their number: the rows
- * travel as arrays, so the statement text (and its plan) is the same for one row or hundreds.
+ * The insert of PENDING reservations of one tenant, to travel with the outbox write of their events
+ * (see appendToOutbox), and the rows it stores: created at the transaction's now() (`startedAt`) and
+ * due `ttlSeconds` later, as the database computes them, so nothing needs reading back. One
+ * statement whatever their number: the rows travel as arrays, so its text (and plan) is the same
+ * for one row or hundreds.
  */
-export async function insertReservations(
-  db: Queryable,
+export function pendingReservationsInsert(
   tenantId: string,
+  startedAt: Date,
   reservations: readonly NewReservation[],
-): Promise<ReservationRow[]> {
+): { statement: Statement; rows: ReservationRow[] } {
   const column = <T>(pick: (reservation: NewReservation) => T): T[] => reservations.map(pick);
-  const result = await db.query<ReservationRow>(
-    `INSERT INTO reservations (tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at)
-     SELECT $1, row.id, row.product_id, row.store_id, row.customer_id, row.quantity, 'PENDING', row.batch_id,
-            now() + make_interval(secs => row.ttl_seconds)
-       FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::integer[], $7::uuid[], $8::integer[])
-         AS row(id, product_id, store_id, customer_id, quantity, batch_id, ttl_seconds)
-     RETURNING ${RESERVATION_COLUMNS}`,
-    [
+  const statement = {
+    sql: `INSERT INTO reservations (tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at)
+          SELECT $1, row.id, row.product_id, row.store_id, row.customer_id, row.quantity, 'PENDING', row.batch_id,
+                 now() + make_interval(secs => row.ttl_seconds)
+            FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::integer[], $7::uuid[], $8::integer[])
+              AS row(id, product_id, store_id, customer_id, quantity, batch_id, ttl_seconds)`,
+    params: [
       tenantId,
       column((reservation) => reservation.id),
       column((reservation) => reservation.productId),
@@ -58,8 +60,24 @@ export async function insertReservations(
       column((reservation) => reservation.batchId),
       column((reservation) => reservation.ttlSeconds),
     ],
+  };
+  const rows = reservations.map(
+    (reservation): ReservationRow => ({
+      tenant_id: tenantId,
+      id: reservation.id,
+      product_id: reservation.productId,
+      store_id: reservation.storeId,
+      customer_id: reservation.customerId,
+      quantity: reservation.quantity,
+      status: 'PENDING',
+      batch_id: reservation.batchId,
+      expires_at: new Date(startedAt.getTime() + reservation.ttlSeconds * 1000),
+      created_at: startedAt,
+      updated_at: startedAt,
+      due: false,
+    }),
   );
-  return result.rows;
+  return { statement, rows };
 }
 
 export async function findReservation(
@@ -208,26 +226,6 @@ export async function nextPendingExpiryOfTenant(
   return result.rows[0]?.expires_at ?? null;
 }
 
-/**
- * Serialises reservations of these customers until the transaction ends, so that two concurrent
- * requests cannot both read a customer's holds below a cap and both pass it. The locks are taken
- * in the order of their keys, so two transactions locking overlapping sets never wait in a cycle;
- * taken before any stock level is locked, and only by reservation creation.
- */
-export async function lockCustomers(
-  db: Queryable,
-  tenantId: string,
-  customerIds: readonly string[],
-): Promise<void> {
-  await db.query(
-    `SELECT count(pg_advisory_xact_lock(lock_key)) FROM (
-       SELECT DISTINCT hashtextextended('reservation-customer:' || $1 || ':' || customer_id, 0) AS lock_key
-         FROM unnest($2::text[]) AS customer_id
-        ORDER BY lock_key OFFSET 0) AS ordered`,
-    [tenantId, customerIds],
-  );
-}
-
 export interface CustomerHoldRow {
   customer_id: string;
   product_id: string;
@@ -236,25 +234,18 @@ export interface CustomerHoldRow {
 }
 
 /**
- * Pending, not yet due reservations of these customers, per customer and product: one index range
- * per customer. The lateral subquery is kept from being flattened (OFFSET 0) so the plan is that
- * whatever the statistics say; planned as a filter over the tenant's pending reservations (which
- * stale statistics made it), the read grew with every reservation of a flash sale.
+ * Serialises reservations of these customers until the transaction ends, so that two concurrent
+ * requests cannot both read a customer's holds below a cap and both pass it, and then reads their
+ * pending, not yet due reservations per customer and product: one round trip for both
+ * (migrations/0011). Taken before any stock level is locked, and only by reservation creation.
  */
-export async function pendingHoldsOfCustomers(
+export async function lockCustomersAndReadHolds(
   db: Queryable,
   tenantId: string,
   customerIds: readonly string[],
 ): Promise<CustomerHoldRow[]> {
   const result = await db.query<CustomerHoldRow>(
-    `SELECT customer.id AS customer_id, held.product_id,
-            count(*)::integer AS reservations, sum(held.quantity)::integer AS units
-       FROM unnest($2::text[]) AS customer(id)
-       CROSS JOIN LATERAL (
-         SELECT product_id, quantity FROM reservations
-          WHERE tenant_id = $1 AND customer_id = customer.id AND status = 'PENDING' AND expires_at > now()
-         OFFSET 0) AS held
-      GROUP BY customer.id, held.product_id`,
+    'SELECT customer_id, product_id, reservations, units FROM lock_customers_and_read_holds($1, $2::text[])',
     [tenantId, customerIds],
   );
   return result.rows;

@@ -3,6 +3,7 @@ import {
   type Database,
   isConnectivityError,
   type Queryable,
+  type Statement,
   sqlStateOf,
   type Transaction,
 } from '../../platform/db/database.js';
@@ -43,12 +44,11 @@ import {
   countByStatus,
   expireDueReservations,
   findReservation,
-  insertReservations,
   listOfLevel,
   listPendingOfStore,
-  lockCustomers,
+  lockCustomersAndReadHolds,
   nextPendingExpiryOfTenant,
-  pendingHoldsOfCustomers,
+  pendingReservationsInsert,
   type ReservationRow,
   type ReservationStatus,
   settlePendingReservation,
@@ -272,17 +272,16 @@ export class ReservationService {
   ): Promise<ItemOutcome<ReservationRow>[]> {
     const requests = batch.map((pending) => pending.request);
     const customerIds = [...new Set(requests.map((request) => request.customerId))];
-    await lockCustomers(tx, tenantId, customerIds);
-    const held = heldByCustomer(await pendingHoldsOfCustomers(tx, tenantId, customerIds));
+    const held = heldByCustomer(await lockCustomersAndReadHolds(tx, tenantId, customerIds));
     const levels = levelsOf(requests).sort(compareLevelKeys);
-    const { allocation, granted, reservedLevels, rows } = await this.#reserve(
+    const { allocation, granted, reservedLevels, inserted } = await this.#reserve(
       tx,
       tenantId,
       batch,
       levels,
       held,
     );
-    const rowById = new Map(rows.map((row) => [row.id, row]));
+    const rowById = new Map(inserted.rows.map((row) => [row.id, row]));
     const grantedByLevel = groupBy(granted, ({ pending }) => levelKeyOf(pending.request));
     const levelChanges = reservedLevels.map((after): LevelChange => {
       const causes = grantedByLevel.get(levelKeyOf({ productId: after.product_id, storeId: after.store_id }));
@@ -310,6 +309,7 @@ export class ReservationService {
           null,
         ),
       ),
+      inserted.statement === undefined ? [] : [inserted.statement],
     );
     const grantedIds = new Map(granted.map(({ pending, id }) => [pending, id]));
     return batch.map((pending, index): ItemOutcome<ReservationRow> => {
@@ -335,7 +335,8 @@ export class ReservationService {
     allocation: BatchAllocation;
     granted: Granted[];
     reservedLevels: StockLevelRow[];
-    rows: ReservationRow[];
+    /** The reservations granted, and their insert (none when nothing was granted) for the outbox write. */
+    inserted: { statement: Statement | undefined; rows: ReservationRow[] };
   }> {
     const requests = batch.map((pending) => pending.request);
     const { allocation, reservedLevels } =
@@ -344,12 +345,12 @@ export class ReservationService {
     const granted = batch.flatMap((pending, index) =>
       allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
     );
-    const rows =
+    const inserted =
       granted.length === 0
-        ? []
-        : await insertReservations(
-            tx,
+        ? { statement: undefined, rows: [] }
+        : pendingReservationsInsert(
             tenantId,
+            tx.startedAt,
             granted.map(({ pending, id }) => ({
               id,
               ...pending.request,
@@ -357,7 +358,7 @@ export class ReservationService {
               batchId: null,
             })),
           );
-    return { allocation, granted, reservedLevels, rows };
+    return { allocation, granted, reservedLevels, inserted };
   }
 
   /** One level, stock assumed: undefined when the conditional UPDATE finds it is not there. */
@@ -463,9 +464,9 @@ export class ReservationService {
             { lines: unmet },
           );
         }
-        const created = await insertReservations(
-          tx,
+        const inserted = pendingReservationsInsert(
           context.tenantId,
+          tx.startedAt,
           input.items.map((item, index) => ({
             id: reservationIds.get(index) as string,
             productId: item.product_id,
@@ -480,9 +481,12 @@ export class ReservationService {
           tx,
           origin,
           levelChanges,
-          created.map((row) => reservationEvent(origin, InventoryEventTypes.reservationCreated, row, null)),
+          inserted.rows.map((row) =>
+            reservationEvent(origin, InventoryEventTypes.reservationCreated, row, null),
+          ),
+          [inserted.statement],
         );
-        return created;
+        return inserted.rows;
       }),
       input.items.length,
     );
@@ -687,8 +691,7 @@ export class ReservationService {
     customerId: string,
     requested: readonly RequestedHold[],
   ): Promise<void> {
-    await lockCustomers(tx, tenantId, [customerId]);
-    const holds = heldByCustomer(await pendingHoldsOfCustomers(tx, tenantId, [customerId])).get(customerId);
+    const holds = heldByCustomer(await lockCustomersAndReadHolds(tx, tenantId, [customerId])).get(customerId);
     const violation = holdViolationOf(
       holds ?? { unitsByProduct: new Map(), openCount: 0 },
       requested,

@@ -1,4 +1,4 @@
-import type { Transaction } from '../../platform/db/database.js';
+import type { Statement, Transaction } from '../../platform/db/database.js';
 import { appendToOutbox, type DomainEvent } from '../../platform/events/outbox.js';
 import { actorOf, type RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
@@ -43,13 +43,15 @@ export interface LevelChange {
 /**
  * The bookkeeping of every stock write, in the writer's transaction: checks the invariant, appends
  * a ledger row for each change of on-hand, and one `stock.updated` event per level change (plus the
- * caller's own events) to the outbox, both in a single statement.
+ * caller's own events) to the outbox, both in a single statement, with the caller's `alongside`
+ * writes (the rows its events announce).
  */
 export async function recordLevelChanges(
   tx: Transaction,
   origin: ChangeOrigin,
   changes: readonly LevelChange[],
   domainEvents: readonly DomainEvent[] = [],
+  alongside: readonly Statement[] = [],
 ): Promise<void> {
   const movements: NewMovement[] = [];
   const events: DomainEvent[] = [];
@@ -90,7 +92,7 @@ export async function recordLevelChanges(
     };
     events.push(stockEvent(cause, change.eventType ?? InventoryEventTypes.stockUpdated, after, data));
   }
-  await appendToOutbox(tx, [...events, ...domainEvents], movementsInsert(movements));
+  await appendToOutbox(tx, [...events, ...domainEvents], [movementsInsert(movements), ...alongside]);
 }
 
 /** An event about one stock level, ordered with the other events of that level. */

@@ -16,6 +16,18 @@ export interface Statement {
   params: unknown[];
 }
 
+/**
+ * `sql` with every placeholder moved up by `offset` ($1 becomes $(1 + offset)), so that statements
+ * built on their own can travel as one (as CTEs) with their parameters concatenated. Statements
+ * here carry values as parameters, never `$n` inside a literal; a dollar-quoted body is refused.
+ */
+export function shiftPlaceholders(sql: string, offset: number): string {
+  if (sql.includes('$$')) throw new Error('A dollar-quoted statement cannot be combined with another');
+  return offset === 0
+    ? sql
+    : sql.replace(/\$(\d+)/g, (_, position: string) => `$${Number(position) + offset}`);
+}
+
 export interface QueryResult<Row> {
   rows: Row[];
   rowCount: number;
@@ -29,6 +41,21 @@ export interface Transaction extends Queryable {
   executeScript(sql: string): Promise<void>;
   /** Runs `callback` once the transaction committed, before `transaction()` resolves; never on rollback. */
   afterCommit(callback: () => void): void;
+  /**
+   * The database clock's now() in this transaction: what every now() in it returns. Read with BEGIN,
+   * in the same round trip, so what a statement stores as now() is known without reading it back.
+   */
+  readonly startedAt: Date;
+}
+
+/** Sent last with BEGIN and the scope; `startedAtOf` reads its answer. */
+export const TRANSACTION_CLOCK_QUERY = 'SELECT now() AS started_at';
+
+/** The transaction's now() from the results of the statements sent with BEGIN (the clock query last). */
+export function startedAtOf(results: readonly { rows: readonly unknown[] }[]): Date {
+  const row = results.at(-1)?.rows[0] as { started_at?: unknown } | undefined;
+  if (!(row?.started_at instanceof Date)) throw new Error('BEGIN did not answer the transaction clock');
+  return row.started_at;
 }
 
 /** Runs after-commit callbacks; one failing does not stop the others or undo the commit. */

@@ -12,6 +12,8 @@ import {
   type SystemPurpose,
   scopedViews,
   scopeStatements,
+  startedAtOf,
+  TRANSACTION_CLOCK_QUERY,
   type Transaction,
 } from './database.js';
 
@@ -123,9 +125,12 @@ export class PgDatabase implements Database {
     let connectionBroken = false;
     const committed: (() => void)[] = [];
     try {
-      // One message, one round trip: BEGIN and the scope travel together (simple protocol).
-      await client.query(`BEGIN; ${scope.transaction}`);
+      // One message, one round trip: BEGIN, the scope and the clock travel together (simple protocol).
+      const begun = (await client.query(
+        `BEGIN; ${scope.transaction}; ${TRANSACTION_CLOCK_QUERY}`,
+      )) as unknown as pg.QueryResult[];
       const tx: Transaction = {
+        startedAt: startedAtOf(begun),
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           const result = await client.query(sql, params as unknown[]);
           return resultOf<Row>(result);

@@ -8,6 +8,8 @@ import {
   type ScopedDatabase,
   type SystemPurpose,
   scopedViews,
+  startedAtOf,
+  TRANSACTION_CLOCK_QUERY,
   type Transaction,
 } from './database.js';
 
@@ -63,8 +65,9 @@ export class PgliteDatabase implements Database {
   async #transaction<T>(preamble: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const committed: (() => void)[] = [];
     const value = await this.#db.transaction(async (transaction) => {
-      await transaction.exec(preamble);
+      const begun = await transaction.exec(`${preamble}; ${TRANSACTION_CLOCK_QUERY}`);
       const tx: Transaction = {
+        startedAt: startedAtOf(begun),
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));
         },

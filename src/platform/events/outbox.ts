@@ -1,4 +1,4 @@
-import type { Statement, Transaction } from '../db/database.js';
+import { type Statement, shiftPlaceholders, type Transaction } from '../db/database.js';
 import { newId } from '../ids.js';
 import { currentTraceparent } from '../observability/tracing.js';
 import { type CloudEvent, EVENT_SOURCE } from './cloud-event.js';
@@ -30,23 +30,32 @@ const OUTBOX_COLUMNS = 6;
  * Appends events to the outbox inside the caller's transaction, so an event exists if and only if
  * the change it announces committed. It is pending until the relay's broker acknowledges it (the
  * publish watermark passes its sequence).
- * `alongside`, a write whose outcome the caller does not read (the ledger rows of the change), runs
- * in the same statement, as a data-modifying CTE: one round trip for both.
+ * `alongside`: writes whose outcome the caller does not read (the ledger rows of the change, the
+ * rows the events announce), run in the same statement as data-modifying CTEs: one round trip for
+ * all. An undefined entry is a write with nothing to do.
  */
 export async function appendToOutbox(
   tx: Transaction,
   events: readonly DomainEvent[],
-  alongside?: Statement,
+  alongside: readonly (Statement | undefined)[] = [],
 ): Promise<CloudEvent[]> {
+  const companions = alongside.filter((statement) => statement !== undefined);
+  const values: unknown[] = [];
+  const ctes = companions.map((statement, index) => {
+    const sql = shiftPlaceholders(statement.sql, values.length);
+    values.push(...statement.params);
+    return `alongside_${index + 1} AS (${sql})`;
+  });
+  // PostgreSQL runs a data-modifying CTE to completion whether or not the main query reads it.
+  const prefix = ctes.length === 0 ? '' : `WITH ${ctes.join(', ')} `;
   if (events.length === 0) {
-    if (alongside !== undefined) await tx.query(alongside.sql, alongside.params);
+    if (ctes.length > 0) await tx.query(`${prefix}SELECT 1`, values);
     return [];
   }
   const now = new Date().toISOString();
   const envelopes: CloudEvent[] = [];
   // The trace of the request (or consumer) writing the events travels inside them (see ADR 0021).
   const traceparent = currentTraceparent();
-  const values: unknown[] = [...(alongside?.params ?? [])];
   const rows: string[] = [];
   for (const event of events) {
     const eventTraceparent = event.traceparent ?? traceparent;
@@ -77,8 +86,6 @@ export async function appendToOutbox(
       JSON.stringify(envelope),
     );
   }
-  // PostgreSQL runs a data-modifying CTE to completion whether or not the main query reads it.
-  const prefix = alongside === undefined ? '' : `WITH alongside AS (${alongside.sql}) `;
   await tx.query(
     `${prefix}INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
      VALUES ${rows.join(', ')}`,
