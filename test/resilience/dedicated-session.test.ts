@@ -42,4 +42,21 @@ describe.skipIf(!postgresAvailable())('dedicated session on PostgreSQL', () => {
       await session.end();
     }
   });
+
+  it('prepares its statements once and then only runs them, with their own parameters each time', async () => {
+    const session = await database.session('outbox-relay');
+    try {
+      const sql = 'SELECT $1::int * 2 AS doubled';
+      const answers = [];
+      for (const value of [1, 2, 3])
+        answers.push((await session.query<{ doubled: number }>(sql, [value])).rows[0]?.doubled);
+      expect(answers).toEqual([2, 4, 6]);
+      const prepared = await session.query<{ statement: string }>(
+        'SELECT statement FROM pg_prepared_statements WHERE NOT from_sql',
+      );
+      expect(prepared.rows.map((row) => row.statement)).toContain(sql);
+    } finally {
+      await session.end();
+    }
+  });
 });

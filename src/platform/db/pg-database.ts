@@ -165,7 +165,9 @@ export class PgDatabase implements Database {
   }
 
   /**
-   * A pg.Client of its own, put in the system scope once. A connectivity error on it, or the server
+   * A pg.Client of its own, put in the system scope once. Its statements are prepared on first use
+   * (see preparedNameOf): a session runs the same few statements all its life, and the relay's run
+   * after every commit, where parsing and planning each again cost more than running it. A connectivity error on it, or the server
    * closing it, ends it: the caller opens another, and the server has released its locks.
    */
   async session(purpose: SystemPurpose): Promise<DedicatedSession> {
@@ -192,13 +194,15 @@ export class PgDatabase implements Database {
     // its watermark writer) do not wait for each other, and a pg.Client must not be handed a
     // query while it runs another.
     let previous: Promise<unknown> = Promise.resolve();
+    const prepared = new Map<string, string>();
     return {
       get ended() {
         return ended;
       },
       end,
       async query<Row>(sql: string, params: readonly unknown[] = []) {
-        const running = previous.then(() => client.query(sql, params as unknown[]));
+        const statement = { name: preparedNameOf(prepared, sql), text: sql, values: params as unknown[] };
+        const running = previous.then(() => client.query(statement));
         previous = running.catch(() => {});
         try {
           return resultOf<Row>(await running);
@@ -276,4 +280,20 @@ export class PgDatabase implements Database {
 
 function resultOf<Row>(result: pg.QueryResult): QueryResult<Row> {
   return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+}
+
+/** Statements one session prepares at most; beyond them it runs statements unnamed, as the pool does. */
+const SESSION_PREPARED_STATEMENTS_MAX = 32;
+
+/**
+ * The name `sql` is prepared under on a session's connection (pg prepares a named statement once
+ * per connection, and then only binds it). A session's statements are a fixed few; should one be
+ * built anew on every call, the cap keeps the server-side statements bounded.
+ */
+function preparedNameOf(prepared: Map<string, string>, sql: string): string | undefined {
+  const known = prepared.get(sql);
+  if (known !== undefined || prepared.size >= SESSION_PREPARED_STATEMENTS_MAX) return known;
+  const name = `omnistock_session_${prepared.size + 1}`;
+  prepared.set(sql, name);
+  return name;
 }
