@@ -27,12 +27,11 @@ function serviceNodeArguments(): string[] {
 }
 
 /**
- * Rate limiting would throttle the load generator, one IP and one key sending everything: the bench
- * measures the service's work, so every limit is off (0) in its environment.
+ * The bench measures the service's work, not its abuse limits: the load generator is one address and
+ * one key, and its customers reserve far more than shoppers do, so the rate limits and the customer
+ * caps would only throttle it. Load shedding is off so that a scenario measures capacity, not the
+ * shedding threshold.
  */
-// The load generator is one address and one key, and its customers reserve far more than shoppers
-// do: the abuse limits would measure
-// themselves; load shedding is off so that a scenario measures capacity, not the shedding threshold.
 const RATE_LIMITS_OFF = {
   RATE_LIMIT_PER_IP_PER_MIN: '0',
   RATE_LIMIT_PER_KEY_PER_MIN: '0',
