@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   lockCustomersAndReadHolds,
@@ -6,15 +7,11 @@ import {
 import type { Transaction } from '../../src/platform/db/database.js';
 import { appendToOutbox } from '../../src/platform/events/outbox.js';
 import { newId } from '../../src/platform/ids.js';
-import {
-  createTestDatabase,
-  describeOnEachDatabase,
-  postgresAvailable,
-  startTestApp,
-  type TestApp,
-} from '../support/test-app.js';
+import { type InstancesOnOneDatabase, startInstancesOnOneDatabase } from '../support/instances.js';
+import { describeOnEachDatabase, postgresAvailable, type TestApp } from '../support/test-app.js';
 
 const TENANT = 'default';
+const POOL_SIZE = 4;
 
 /**
  * The statements a reservation transaction is made of, on each database: what they store is what
@@ -66,19 +63,14 @@ describeOnEachDatabase('reservation statements', (harness) => {
 
 /** Two transactions waiting for each other need two connections: PostgreSQL only. */
 describe.skipIf(!postgresAvailable())('customer locks of reservations [postgres]', () => {
-  let app: TestApp;
-  let drop: () => Promise<void>;
+  let started: InstancesOnOneDatabase | undefined;
   beforeAll(async () => {
-    const created = await createTestDatabase('postgres');
-    drop = created.drop;
-    app = await startTestApp('postgres', created.database);
+    started = await startInstancesOnOneDatabase(1, POOL_SIZE);
   });
-  afterAll(async () => {
-    await app.app.close();
-    await drop();
-  });
+  afterAll(async () => started?.close());
 
   it("reads a customer's holds after waiting for the customer's lock, with what its holder committed", async () => {
+    const app = started?.instances[0] as TestApp;
     const at = await stockedLevel(app, 'STMT-LOCK');
     const db = app.db.forTenant(TENANT);
     let releaseFirst: () => void = () => {};
@@ -99,7 +91,7 @@ describe.skipIf(!postgresAvailable())('customer locks of reservations [postgres]
     await firstHasLock;
     const second = db.transaction((tx) => lockCustomersAndReadHolds(tx, TENANT, ['lock-customer']));
     // The second waits on the lock: it has not answered while the first holds it.
-    const early = await Promise.race([second.then(() => 'answered'), delay(200).then(() => 'waiting')]);
+    const early = await Promise.race([second.then(() => 'answered'), sleep(200).then(() => 'waiting')]);
     expect(early).toBe('waiting');
     releaseFirst();
     expect(await first).toEqual([]);
@@ -108,7 +100,3 @@ describe.skipIf(!postgresAvailable())('customer locks of reservations [postgres]
     ]);
   });
 });
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

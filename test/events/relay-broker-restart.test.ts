@@ -7,7 +7,7 @@ import type { Broker, BrokerMessage } from '../../src/platform/events/broker.js'
 import { createBroker } from '../../src/platform/events/create-broker.js';
 import { binaryAvailable } from '../brokers/broker-support.js';
 import { ServerProcess, sparePort } from '../brokers/server-process.js';
-import { natsServer } from '../support/broker-servers.js';
+import { NATS_SERVER, natsServer, type OwnBrokerServer } from '../support/broker-servers.js';
 import { createTestDatabase, postgresAvailable, startTestApp } from '../support/test-app.js';
 
 const CHANGES = 120;
@@ -15,14 +15,9 @@ const KILL_AT = 40;
 const RESTART_AT = 80;
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
-interface PrivateBroker {
-  url: string;
-  server: ServerProcess;
-}
-
-const BROKERS: Record<string, { binary: string; start: (workDir: string) => Promise<PrivateBroker> }> = {
+const BROKERS: Record<string, { binary: string; start: (workDir: string) => Promise<OwnBrokerServer> }> = {
   nats: {
-    binary: '/usr/sbin/nats-server',
+    binary: NATS_SERVER,
     start: (workDir) => natsServer(workDir),
   },
   redis: {

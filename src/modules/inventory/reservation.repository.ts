@@ -32,35 +32,17 @@ const RESERVATION_COLUMNS =
   'tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at, created_at, updated_at, expires_at <= now() AS due';
 
 /**
- * The insert of PENDING reservations of one tenant, to travel with the outbox write of their events
- * (see appendToOutbox), and the rows it stores: created at the transaction's now() (`startedAt`) and
- * due `ttlSeconds` later, as the database computes them, so nothing needs reading back. One
- * statement whatever their number: the rows travel as arrays, so its text (and plan) is the same
- * for one row or hundreds.
+ * The rows of new PENDING reservations of one tenant, and their insert, to travel with the outbox
+ * write of their events (see appendToOutbox). They are created at the transaction's now()
+ * (`startedAt`, which the table's defaults store) and due `ttlSeconds` later; the insert stores the
+ * rows as they are here, so nothing needs reading back. One statement whatever their number: the
+ * rows travel as arrays, so its text (and plan) is the same for one row or hundreds.
  */
 export function pendingReservationsInsert(
   tenantId: string,
   startedAt: Date,
   reservations: readonly NewReservation[],
 ): { statement: Statement; rows: ReservationRow[] } {
-  const column = <T>(pick: (reservation: NewReservation) => T): T[] => reservations.map(pick);
-  const statement = {
-    sql: `INSERT INTO reservations (tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at)
-          SELECT $1, row.id, row.product_id, row.store_id, row.customer_id, row.quantity, 'PENDING', row.batch_id,
-                 now() + make_interval(secs => row.ttl_seconds)
-            FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::integer[], $7::uuid[], $8::integer[])
-              AS row(id, product_id, store_id, customer_id, quantity, batch_id, ttl_seconds)`,
-    params: [
-      tenantId,
-      column((reservation) => reservation.id),
-      column((reservation) => reservation.productId),
-      column((reservation) => reservation.storeId),
-      column((reservation) => reservation.customerId),
-      column((reservation) => reservation.quantity),
-      column((reservation) => reservation.batchId),
-      column((reservation) => reservation.ttlSeconds),
-    ],
-  };
   const rows = reservations.map(
     (reservation): ReservationRow => ({
       tenant_id: tenantId,
@@ -77,6 +59,24 @@ export function pendingReservationsInsert(
       due: false,
     }),
   );
+  const column = <T>(pick: (row: ReservationRow) => T): T[] => rows.map(pick);
+  const statement = {
+    sql: `INSERT INTO reservations (tenant_id, id, product_id, store_id, customer_id, quantity, status, batch_id, expires_at)
+          SELECT $1, row.id, row.product_id, row.store_id, row.customer_id, row.quantity, 'PENDING', row.batch_id,
+                 row.expires_at
+            FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::integer[], $7::uuid[], $8::timestamptz[])
+              AS row(id, product_id, store_id, customer_id, quantity, batch_id, expires_at)`,
+    params: [
+      tenantId,
+      column((row) => row.id),
+      column((row) => row.product_id),
+      column((row) => row.store_id),
+      column((row) => row.customer_id),
+      column((row) => row.quantity),
+      column((row) => row.batch_id),
+      column((row) => row.expires_at),
+    ],
+  };
   return { statement, rows };
 }
 

@@ -165,10 +165,10 @@ export class PgDatabase implements Database {
   }
 
   /**
-   * A pg.Client of its own, put in the system scope once. Its statements are prepared on first use
-   * (see preparedNameOf): a session runs the same few statements all its life, and the relay's run
-   * after every commit, where parsing and planning each again cost more than running it. A connectivity error on it, or the server
-   * closing it, ends it: the caller opens another, and the server has released its locks.
+   * A pg.Client of its own, put in the system scope once. A connectivity error on it, or the server
+   * closing it, ends it: the caller opens another, and the server has released its locks. Its
+   * statements are prepared on first use (see preparedNameOf): a session runs the same few
+   * statements all its life, and the relay's run after every commit.
    */
   async session(purpose: SystemPurpose): Promise<DedicatedSession> {
     const client = new pg.Client(this.#connection(`${this.#options.applicationName}:${purpose}`));
