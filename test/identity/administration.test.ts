@@ -166,6 +166,26 @@ describeOnEachDatabase(
       ).toBe(404);
     });
 
+    it('a key is refused for another tenant alike on its first request and once this instance knows it', async () => {
+      const t = app();
+      const created = await t.request('POST', '/api/v1/api-keys', {
+        body: { name: 'kiosk', role: 'vendor' },
+      });
+      const key = created.body.key as string;
+      const asOtherTenant = () =>
+        t.request('GET', '/api/v1/stores', { key, headers: { 'x-tenant-id': 'other-tenant' } });
+      // First use: the key is looked up in the database.
+      const looked = await asOtherTenant();
+      // Verified now: the next requests are answered from what this instance remembers.
+      expect((await t.request('GET', '/api/v1/stores', { key })).status).toBe(200);
+      const recognised = await asOtherTenant();
+      for (const refused of [looked, recognised]) {
+        expect(refused.status).toBe(403);
+        expect(refused.headers['content-type']).toContain('application/problem+json');
+        expect(refused.body.detail).toBe('The credentials belong to another tenant');
+      }
+    });
+
     it('the OpenAPI document describes every identity route, with tags, bodies and responses', async () => {
       const t = app();
       const document = (await t.request('GET', '/openapi.json', { key: null })).body;

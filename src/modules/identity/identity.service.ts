@@ -1,7 +1,7 @@
 import { LruCacheStore } from '../../platform/cache/lru-cache-store.js';
 import { ReadThroughCache } from '../../platform/cache/read-through-cache.js';
 import type { Database } from '../../platform/db/database.js';
-import type { Authenticator, Principal } from '../../platform/http/request-context.js';
+import type { Authenticator, Identity } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { displayPrefixOf, generateApiKey, hashApiKey } from '../../platform/security/api-key.js';
 import {
@@ -29,8 +29,6 @@ const IDENTITY_CACHE_OPTIONS = {
 };
 /** A JWT is three base64url parts; an API key never contains a dot. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-type Identity = { tenantId: string; principal: Principal };
 
 export interface BootstrapResult {
   tenantCreated: boolean;
@@ -94,6 +92,12 @@ export class IdentityService implements Authenticator {
    * no database round trip per request; a revoked key is therefore refused within that time on every
    * instance. Unknown keys are never remembered: a key created a moment ago works at once.
    */
+  recognise(credential: string): Identity | undefined {
+    // A token's signature is checked on every request; only an API key's verification is remembered.
+    if (JWT_SHAPE.test(credential)) return undefined;
+    return this.#verified.peek<Identity>(hashApiKey(credential));
+  }
+
   async authenticate(credential: string): Promise<Identity | null> {
     if (JWT_SHAPE.test(credential)) return this.authenticateToken(credential);
     const hash = hashApiKey(credential);

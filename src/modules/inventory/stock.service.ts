@@ -177,6 +177,11 @@ export class StockService implements ProductDeletionGuard {
     );
   }
 
+  /** The customer view when this instance holds it fresh, answered at once; else undefined. */
+  cachedProductAvailability(tenantId: string, productId: string): ProductAvailability | undefined {
+    return this.availabilityCache.peek(availabilityCacheKey(tenantId, productId));
+  }
+
   async #loadProductAvailability(tenantId: string, productId: string): Promise<ProductAvailability> {
     // Single statements, not a transaction (which costs a BEGIN and a COMMIT round trip): the product
     // and its levels are read side by side, then the stores' names. This is the read a change

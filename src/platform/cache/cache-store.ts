@@ -8,6 +8,12 @@ export interface CacheStore {
   /** Resolves true once usable, false if not within `timeoutMs`; never rejects. */
   ready(timeoutMs: number): Promise<boolean>;
   get<Value>(key: string): Promise<Value | undefined>;
+  /**
+   * What a store that holds its entries in this process has for `key`, answered at once; stores
+   * that must ask a server leave this out. A hot read then makes no promise: on Node 20 the log
+   * context's async hooks run for every promise, and a request made about thirty of them.
+   */
+  peek?<Value>(key: string): Value | undefined;
   set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
   delete(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;

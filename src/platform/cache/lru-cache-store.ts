@@ -17,6 +17,10 @@ export class LruCacheStore implements CacheStore {
   }
 
   async get<Value>(key: string): Promise<Value | undefined> {
+    return this.peek<Value>(key);
+  }
+
+  peek<Value>(key: string): Value | undefined {
     return this.#entries.get(key)?.value as Value | undefined;
   }
 

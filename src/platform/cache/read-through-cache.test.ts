@@ -26,6 +26,36 @@ describe('read-through cache', () => {
     expect(cache.hits).toBe(1);
   });
 
+  it('peeks at a fresh value held in the process: none before a load, none after invalidation or expiry', async () => {
+    const cache = new ReadThroughCache(new LruCacheStore(), { ...OPTIONS, ttlSeconds: 0.05 });
+    expect(cache.peek('k')).toBeUndefined();
+    await cache.get('k', async () => ({ available: 3 }));
+    expect(cache.peek('k')).toEqual({ available: 3 });
+    expect(cache.hits).toBe(1);
+    await cache.invalidate(['k']);
+    expect(cache.peek('k')).toBeUndefined();
+    await cache.get('k', async () => ({ available: 4 }));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    // Past its freshness it may still be served stale by `read` when loading fails, never by a peek.
+    expect(cache.peek('k')).toBeUndefined();
+  });
+
+  it('peeks at nothing in a store that must ask a server', async () => {
+    const remote = new LruCacheStore();
+    const serverLike = {
+      name: 'redis' as const,
+      ready: async () => true,
+      get: <Value>(key: string) => remote.get<Value>(key),
+      set: (key: string, value: unknown, ttl: number) => remote.set(key, value, ttl),
+      delete: (keys: readonly string[]) => remote.delete(keys),
+      close: () => remote.close(),
+    };
+    const cache = new ReadThroughCache(serverLike, OPTIONS);
+    await cache.get('k', async () => 5);
+    expect(cache.peek('k')).toBeUndefined();
+    expect(await cache.get('k', async () => 6)).toBe(5);
+  });
+
   it('does not store a value loaded across an invalidation', async () => {
     const cache = new ReadThroughCache(new LruCacheStore(), OPTIONS);
     let version = 1;

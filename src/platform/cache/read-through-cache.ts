@@ -45,6 +45,17 @@ export class ReadThroughCache {
     private readonly options: ReadThroughCacheOptions,
   ) {}
 
+  /**
+   * A fresh value the store can answer at once (an in-process store), without a promise or a span;
+   * undefined when there is none, or when only a server could tell: then `read` or `get`.
+   */
+  peek<Value>(key: string): Value | undefined {
+    const cached = this.store.peek?.<Entry<Value>>(key);
+    if (cached === undefined || cached.fresh_until <= Date.now()) return undefined;
+    this.hits += 1;
+    return cached.value;
+  }
+
   async get<Value>(key: string, load: () => Promise<Value>): Promise<Value> {
     return (await this.read(key, load)).value;
   }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BEARER_CHALLENGE, requireRole } from './authorization.js';
 import { AppError, HttpErrors } from './problem.js';
-import type { Authenticator, RequestContext } from './request-context.js';
+import type { Authenticator, Identity, RequestContext } from './request-context.js';
 
 const TENANT_HEADER = 'x-tenant-id';
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,49}$/;
@@ -26,8 +26,13 @@ export interface AuthOptions {
  */
 export function registerAuthentication(server: FastifyInstance, options: AuthOptions): void {
   server.decorateRequest('context', undefined as unknown as RequestContext);
-  server.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.access === 'operator') return;
+  // A callback hook, not an async one: a key verified a moment ago is recognised at once, and the
+  // request goes on without a promise. Throwing here is answered like a rejection.
+  server.addHook('onRequest', (request, _reply, done) => {
+    if (request.routeOptions.config.access === 'operator') {
+      done();
+      return;
+    }
     const credential = credentialOf(request);
     const requestedTenant = headerValue(request, TENANT_HEADER);
     if (requestedTenant !== undefined && !TENANT_ID.test(requestedTenant)) {
@@ -41,21 +46,37 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
         : requestId;
 
     if (credential !== undefined) {
-      const identity = await options.authenticator.authenticate(credential);
-      if (identity === null) {
-        throw new AppError(HttpErrors.unauthenticated, 'The credentials are not valid', {}, BEARER_CHALLENGE);
-      }
-      if (requestedTenant !== undefined && requestedTenant !== identity.tenantId) {
-        throw new AppError(HttpErrors.forbidden, 'The credentials belong to another tenant');
-      }
-      request.context = {
-        tenantId: identity.tenantId,
-        principal: identity.principal,
-        requestId,
-        correlationId,
-        clientIp: request.ip,
+      const establish = (identity: Identity | null) => {
+        if (identity === null) {
+          throw new AppError(
+            HttpErrors.unauthenticated,
+            'The credentials are not valid',
+            {},
+            BEARER_CHALLENGE,
+          );
+        }
+        if (requestedTenant !== undefined && requestedTenant !== identity.tenantId) {
+          throw new AppError(HttpErrors.forbidden, 'The credentials belong to another tenant');
+        }
+        request.context = {
+          tenantId: identity.tenantId,
+          principal: identity.principal,
+          requestId,
+          correlationId,
+          clientIp: request.ip,
+        };
+        options.established?.(request, request.context);
       };
-      options.established?.(request, request.context);
+      const recognised = options.authenticator.recognise(credential);
+      if (recognised !== undefined) {
+        establish(recognised);
+        done();
+        return;
+      }
+      options.authenticator
+        .authenticate(credential)
+        .then(establish)
+        .then(() => done(), done);
       return;
     }
     if (request.routeOptions.config.access !== 'public') {
@@ -74,6 +95,7 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
       clientIp: request.ip,
     };
     options.established?.(request, request.context);
+    done();
   });
 }
 

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { AppError, HttpErrors } from './problem.js';
 import type { Principal, RequestContext, Role } from './request-context.js';
 
@@ -53,10 +53,15 @@ export function storeScopeOf(context: RequestContext): readonly string[] | null 
   return principal.storeIds;
 }
 
-/** A route hook refusing other roles before the body is read and before an Idempotency-Key is claimed. */
+/**
+ * A route hook refusing other roles before the body is read and before an Idempotency-Key is claimed.
+ * The checks wait for nothing, so the hooks are callback ones: no promise per request. A refusal is
+ * thrown, and Fastify answers it as it would a rejection.
+ */
 export function allowRoles(...roles: readonly Role[]) {
-  return async (request: FastifyRequest): Promise<void> => {
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     requireRole(request.context, ...roles);
+    done();
   };
 }
 
@@ -66,11 +71,13 @@ export function allowRoles(...roles: readonly Role[]) {
  * Runs before the body is read; stores named in a body are checked by the handler.
  */
 export function staffOnly(roles: readonly Role[]) {
-  return async (request: FastifyRequest): Promise<void> => {
-    if (request.routeOptions.config.access === 'public') return;
-    requireRole(request.context, ...roles);
-    const storeId = (request.params as Record<string, unknown> | undefined)?.['storeId'];
-    if (typeof storeId === 'string') requireStoreAccess(request.context, storeId);
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    if (request.routeOptions.config.access !== 'public') {
+      requireRole(request.context, ...roles);
+      const storeId = (request.params as Record<string, unknown> | undefined)?.['storeId'];
+      if (typeof storeId === 'string') requireStoreAccess(request.context, storeId);
+    }
+    done();
   };
 }
 

@@ -34,9 +34,19 @@ export function actorOf(context: RequestContext): string {
   return context.principal ? `${context.principal.kind}:${context.principal.id}` : 'anonymous';
 }
 
+export interface Identity {
+  tenantId: string;
+  principal: Principal;
+}
+
 /** Resolves a presented credential to its tenant and principal; implemented by the identity module. */
 export interface Authenticator {
-  authenticate(credential: string): Promise<{ tenantId: string; principal: Principal } | null>;
+  authenticate(credential: string): Promise<Identity | null>;
+  /**
+   * The identity of a credential this instance verified a moment ago, answered without waiting;
+   * undefined when it must be looked up (`authenticate`).
+   */
+  recognise(credential: string): Identity | undefined;
 }
 
 /**
