@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { type LogContext, runWithLogContext, traceIdOf, validTraceparent } from './log-context.js';
 import {
   contextFromTraceparent,
@@ -100,6 +101,9 @@ function finish(request: FastifyRequest, reply: FastifyReply, record: RequestRec
     if (statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
   }
+  const level = statusCode >= 500 ? 'error' : PROBE_ROUTES.has(route) ? 'debug' : 'info';
+  // A line the logger would drop (LOG_LEVEL above it) is not built, nor its context entered.
+  if (!levelEnabled(request.log, level)) return;
   const line = {
     method: request.method,
     route,
@@ -108,13 +112,13 @@ function finish(request: FastifyRequest, reply: FastifyReply, record: RequestRec
   };
   // onResponse runs on the socket's 'finish', outside the request's async context: re-enter it so
   // the line carries the request id, trace id and tenant like every other line of the request.
-  const write = () =>
-    statusCode >= 500
-      ? request.log.error(line, 'request failed')
-      : PROBE_ROUTES.has(route)
-        ? request.log.debug(line, 'request completed')
-        : request.log.info(line, 'request completed');
+  const write = () => request.log[level](line, level === 'error' ? 'request failed' : 'request completed');
   const logContext = request.observation?.logContext;
   if (logContext === undefined) write();
   else runWithLogContext(logContext, write);
+}
+
+/** Whether a logger writes lines of `level`: pino tells; a logger that cannot is asked to write. */
+function levelEnabled(logger: FastifyBaseLogger, level: 'error' | 'info' | 'debug'): boolean {
+  return (logger as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(level) ?? true;
 }
