@@ -66,6 +66,7 @@ import { registerLoadShedding } from './platform/http/load-shedding.js';
 import { AppError, HttpErrors } from './platform/http/problem.js';
 import { registerAddressRateLimit, registerPrincipalRateLimit } from './platform/http/rate-limit.js';
 import type { RequestContext } from './platform/http/request-context.js';
+import { routeOf } from './platform/http/route-of.js';
 import { createHttpServer, type HttpServer } from './platform/http/server.js';
 import { newId } from './platform/ids.js';
 import { Metrics } from './platform/observability/metrics.js';
@@ -358,7 +359,7 @@ async function assemble(
   // Draining: requests already admitted finish; new ones (on kept-alive connections) are told to go
   // elsewhere. Liveness still answers: a draining instance is not a dead one.
   server.addHook('onRequest', (request, reply, done) => {
-    if (!shuttingDown || OPERATIONAL_ROUTES.has(request.routeOptions.url ?? '')) {
+    if (!shuttingDown || OPERATIONAL_ROUTES.has(routeOf(request).url ?? '')) {
       done();
       return;
     }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BEARER_CHALLENGE, requireRole } from './authorization.js';
 import { AppError, HttpErrors } from './problem.js';
 import type { Authenticator, Identity, RequestContext } from './request-context.js';
+import { routeOf } from './route-of.js';
 
 const TENANT_HEADER = 'x-tenant-id';
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,49}$/;
@@ -29,7 +30,7 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
   // A callback hook, not an async one: a key verified a moment ago is recognised at once, and the
   // request goes on without a promise. Throwing here is answered like a rejection.
   server.addHook('onRequest', (request, _reply, done) => {
-    if (request.routeOptions.config.access === 'operator') {
+    if (routeOf(request).config.access === 'operator') {
       done();
       return;
     }
@@ -79,7 +80,7 @@ export function registerAuthentication(server: FastifyInstance, options: AuthOpt
         .then(() => done(), done);
       return;
     }
-    if (request.routeOptions.config.access !== 'public') {
+    if (routeOf(request).config.access !== 'public') {
       throw new AppError(
         HttpErrors.unauthenticated,
         'Send an API key as X-API-Key, or an API key or access token as Authorization: Bearer',

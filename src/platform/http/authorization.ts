@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { AppError, HttpErrors } from './problem.js';
 import type { Principal, RequestContext, Role } from './request-context.js';
+import { routeOf } from './route-of.js';
 
 /**
  * The one authorization vocabulary of the API (the role matrix is in docs/api.md):
@@ -72,7 +73,7 @@ export function allowRoles(...roles: readonly Role[]) {
  */
 export function staffOnly(roles: readonly Role[]) {
   return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    if (request.routeOptions.config.access !== 'public') {
+    if (routeOf(request).config.access !== 'public') {
       requireRole(request.context, ...roles);
       const storeId = (request.params as Record<string, unknown> | undefined)?.['storeId'];
       if (typeof storeId === 'string') requireStoreAccess(request.context, storeId);

@@ -4,6 +4,7 @@ import type { Database, Queryable } from '../db/database.js';
 import { isSealed, SEALED_PREFIX, type SecretBox } from '../security/secret-box.js';
 import { headerValue } from './auth.js';
 import { AppError, HttpErrors } from './problem.js';
+import { routeOf } from './route-of.js';
 
 const IDEMPOTENCY_HEADER = 'idempotency-key';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -148,7 +149,7 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
 
 function fingerprintOf(request: FastifyRequest): string {
   return createHash('sha256')
-    .update(`${request.method} ${request.routeOptions.url ?? request.url}\n`)
+    .update(`${request.method} ${routeOf(request).url ?? request.url}\n`)
     .update(`${JSON.stringify(request.params ?? {})}\n`)
     .update(JSON.stringify(request.body ?? null))
     .digest('hex');

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BucketDecision, BucketRequest, TokenBucketStore } from '../security/token-bucket.js';
 import { AppError, HttpErrors } from './problem.js';
+import { routeOf } from './route-of.js';
 
 /** Limits are per minute: a bucket holds a minute's worth and refills over a minute. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -128,7 +129,7 @@ function enforce(
 }
 
 function isExempt(request: FastifyRequest): boolean {
-  return RATE_LIMIT_EXEMPT_ROUTES.has(request.routeOptions.url ?? '');
+  return RATE_LIMIT_EXEMPT_ROUTES.has(routeOf(request).url ?? '');
 }
 
 function hasCredentials(request: FastifyRequest): boolean {

@@ -11,6 +11,7 @@ import helmet from 'helmet';
 import { registerErrorHandling } from './error-handler.js';
 import { documentAccess, SECURITY_SCHEMES } from './openapi.js';
 import { RATE_LIMIT_EXEMPT_ROUTES } from './rate-limit.js';
+import { registerRouteOf } from './route-of.js';
 
 export interface HttpServerOptions {
   logger: FastifyBaseLogger;
@@ -157,6 +158,7 @@ export async function createHttpServer(options: HttpServerOptions) {
     done(null, payload);
   });
   registerErrorHandling(server);
+  registerRouteOf(server);
   // Before any route and before the document generator: security is derived from `access`.
   const inventory: RouteEntry[] = [];
   inventories.set(server, inventory);

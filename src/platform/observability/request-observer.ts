@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { routeOf } from '../http/route-of.js';
 import { type LogContext, runWithLogContext, traceIdOf, validTraceparent } from './log-context.js';
 import {
   contextFromTraceparent,
@@ -45,7 +46,7 @@ export function observeRequests(server: FastifyInstance, record: RequestRecorder
   server.addHook('onRequest', (request, _reply, done) => {
     const header = request.headers['traceparent'];
     const incoming = validTraceparent(typeof header === 'string' ? header : undefined);
-    const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
+    const route = routeOf(request).url ?? UNMATCHED_ROUTE;
     const span =
       tracingEnabled() && !PROBE_ROUTES.has(route)
         ? startSpan(`${request.method} ${route}`, {
@@ -91,7 +92,7 @@ export function noteTenant(request: FastifyRequest, tenant: string, correlationI
 }
 
 function finish(request: FastifyRequest, reply: FastifyReply, record: RequestRecorder): void {
-  const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
+  const route = routeOf(request).url ?? UNMATCHED_ROUTE;
   const durationMs = reply.elapsedTime;
   const statusCode = reply.statusCode;
   record(request.method, route, statusCode, durationMs / 1000);
