@@ -44,17 +44,26 @@ export function registerAddressRateLimit(server: FastifyInstance, options: RateL
     refillWindowMs: RATE_LIMIT_WINDOW_MS,
     cost,
   });
-  server.addHook('onRequest', async (request, reply) => {
-    if (isExempt(request)) return;
+  server.addHook('onRequest', (request, reply, done) => {
+    if (isExempt(request)) {
+      done();
+      return;
+    }
     const credentialed = hasCredentials(request);
     const bucket = bucketOf(request, credentialed ? 0 : 1);
-    const decision = await store.take([bucket]);
-    enforce([bucket], decision, credentialed ? undefined : (name, value) => reply.header(name, value));
+    takeAndEnforce(
+      store,
+      [bucket],
+      credentialed ? undefined : (name, value) => reply.header(name, value),
+      done,
+    );
   });
-  server.addHook('onResponse', async (request, reply) => {
+  server.addHook('onResponse', (request, reply, done) => {
     if (reply.statusCode === 401 && hasCredentials(request) && !isExempt(request)) {
-      await store.take([bucketOf(request, 1)]);
+      store.take([bucketOf(request, 1)]).then(() => done(), done);
+      return;
     }
+    done();
   });
 }
 
@@ -66,9 +75,12 @@ export function registerAddressRateLimit(server: FastifyInstance, options: RateL
 export function registerPrincipalRateLimit(api: FastifyInstance, options: RateLimitOptions): void {
   const { store, limits } = options;
   if (limits.perPrincipalPerMin === 0 && limits.perTenantPerMin === 0) return;
-  api.addHook('onRequest', async (request, reply) => {
+  api.addHook('onRequest', (request, reply, done) => {
     const { principal, tenantId } = request.context;
-    if (principal === null) return;
+    if (principal === null) {
+      done();
+      return;
+    }
     const buckets: ScopedBucket[] = [];
     if (limits.perPrincipalPerMin > 0) {
       buckets.push({
@@ -88,8 +100,31 @@ export function registerPrincipalRateLimit(api: FastifyInstance, options: RateLi
         cost: 1,
       });
     }
-    enforce(buckets, await store.take(buckets), (name, value) => reply.header(name, value));
+    takeAndEnforce(store, buckets, (name, value) => reply.header(name, value), done);
   });
+}
+
+/**
+ * Takes from the buckets and enforces the decision: at once from a store that can decide at once
+ * (the hooks are callback hooks, so a request within its limits costs no promise), otherwise when
+ * the store answers. A refusal is thrown, or passed on, as the 429 problem document.
+ */
+function takeAndEnforce(
+  store: TokenBucketStore,
+  buckets: readonly ScopedBucket[],
+  setHeader: ((name: string, value: string) => void) | undefined,
+  done: (error?: Error) => void,
+): void {
+  const decided = store.takeNow?.(buckets);
+  if (decided !== undefined) {
+    enforce(buckets, decided, setHeader);
+    done();
+    return;
+  }
+  store
+    .take(buckets)
+    .then((decision) => enforce(buckets, decision, setHeader))
+    .then(() => done(), done);
 }
 
 /**

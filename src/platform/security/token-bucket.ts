@@ -34,6 +34,11 @@ export interface TokenBucketStore {
   /** Whether the store answered within `timeoutMs`; never throws, and a store that is not ready still answers. */
   ready(timeoutMs: number): Promise<boolean>;
   take(requests: readonly BucketRequest[]): Promise<BucketDecision>;
+  /**
+   * The same decision, at once, from a store whose buckets live in this process; stores that must
+   * ask a server leave this out. A request within its limits then costs no promise.
+   */
+  takeNow?(requests: readonly BucketRequest[]): BucketDecision;
   close(): Promise<void>;
 }
 
@@ -64,6 +69,10 @@ export class MemoryTokenBucketStore implements TokenBucketStore {
   }
 
   async take(requests: readonly BucketRequest[]): Promise<BucketDecision> {
+    return this.takeNow(requests);
+  }
+
+  takeNow(requests: readonly BucketRequest[]): BucketDecision {
     const nowMs = this.now();
     const tokens = requests.map((request) => refilled(this.#buckets.get(request.key), request, nowMs));
     const allowed = tokens.every((available) => available >= 1);
