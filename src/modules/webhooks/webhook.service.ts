@@ -325,8 +325,10 @@ export class WebhookService {
   async acceptEvent(event: QueuedEvent): Promise<number> {
     const tenantId = event.envelope.tenantid;
     // Most events concern no endpoint: the tenant's endpoints, read at most once a TTL, settle that
-    // without a transaction or an inbox row.
-    const enabled = (await this.#enabledEndpoints.fetch(tenantId)) ?? [];
+    // without a transaction or an inbox row. Held ones are taken at once: `fetch` makes several
+    // promises even for a fresh entry, on every event.
+    const enabled =
+      this.#enabledEndpoints.get(tenantId) ?? (await this.#enabledEndpoints.fetch(tenantId)) ?? [];
     if (!enabled.some((endpoint) => endpointMatches(endpoint, event.envelope))) return 0;
     const queued = await this.database.forTenant(tenantId).transaction(async (tx) => {
       if (!(await recordInInbox(tx, WEBHOOK_CONSUMER_GROUP, event.id))) return 0;
