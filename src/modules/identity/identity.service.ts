@@ -88,16 +88,19 @@ export class IdentityService implements Authenticator {
   }
 
   /**
-   * Resolves an API key. Verified keys are remembered for API_KEY_CACHE_TTL_MS, so a busy client costs
-   * no database round trip per request; a revoked key is therefore refused within that time on every
-   * instance. Unknown keys are never remembered: a key created a moment ago works at once.
+   * An API key verified within API_KEY_CACHE_TTL_MS, answered at once; undefined for a key this
+   * instance does not hold and for a token, whose signature is checked on every request.
    */
   recognise(credential: string): Identity | undefined {
-    // A token's signature is checked on every request; only an API key's verification is remembered.
     if (JWT_SHAPE.test(credential)) return undefined;
     return this.#verified.peek<Identity>(hashApiKey(credential));
   }
 
+  /**
+   * Resolves an API key. Verified keys are remembered for API_KEY_CACHE_TTL_MS, so a busy client costs
+   * no database round trip per request; a revoked key is therefore refused within that time on every
+   * instance. Unknown keys are never remembered: a key created a moment ago works at once.
+   */
   async authenticate(credential: string): Promise<Identity | null> {
     if (JWT_SHAPE.test(credential)) return this.authenticateToken(credential);
     const hash = hashApiKey(credential);
