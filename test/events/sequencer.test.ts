@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/platform/db/database.js';
-import { sequencePending } from '../../src/platform/events/outbox-store.js';
+import {
+  SEQUENCE_PENDING_SQL,
+  sequencePending,
+  walkIndexesOnly,
+} from '../../src/platform/events/outbox-store.js';
 import { commitStockEvents } from '../support/outbox-events.js';
 import { createTestDatabase, postgresAvailable } from '../support/test-app.js';
 
@@ -61,4 +65,63 @@ describe.skipIf(!postgresAvailable())('outbox sequencer [postgres]', () => {
     expect(sequences).toEqual(Array.from({ length: sequences.length }, (_, index) => index + 1));
     expect(sequences.length).toBeGreaterThanOrEqual(103);
   });
+
+  it("walks the unsequenced index on the relay's session, however many rows were sequenced before", async () => {
+    // Two thousand sequenced rows, never vacuumed: each left a dead entry in the partial index.
+    for (let round = 0; round < 20; round += 1)
+      await commitStockEvents(database, 100, TENANT, `old-${round}`);
+    while (((await sequencePending(database.system('outbox-relay'), 500, LOCK_KEY)) ?? [1]).length > 0);
+    await commitStockEvents(database, 3, TENANT, 'new');
+    const session = await database.session('outbox-relay');
+    try {
+      await walkIndexesOnly(session);
+      const explained = await session.query<{ 'QUERY PLAN': unknown }>(
+        `EXPLAIN (FORMAT JSON) ${SEQUENCE_PENDING_SQL}`,
+        [100, LOCK_KEY],
+      );
+      const scans = scansOf(explained.rows[0]?.['QUERY PLAN']);
+      expect(scans).toContainEqual({ type: 'Index Scan', index: 'outbox_events_unsequenced' });
+      expect(scans.filter((scan) => scan.type === 'Seq Scan' && scan.relation === 'outbox_events')).toEqual(
+        [],
+      );
+      expect(scans.filter((scan) => scan.type.startsWith('Bitmap'))).toEqual([]);
+      const jit = await session.query<{ jit: string }>("SELECT current_setting('jit') AS jit");
+      expect(jit.rows[0]?.jit).toBe('off');
+      // And it still sequences, just the new rows.
+      const sequenced = await sequencePending(session, 100, LOCK_KEY);
+      expect(sequenced?.map((event) => event.envelope.subject)).toEqual([
+        'stock/new-0',
+        'stock/new-1',
+        'stock/new-2',
+      ]);
+    } finally {
+      await session.end();
+    }
+  });
 });
+
+interface Scan {
+  type: string;
+  index?: string;
+  relation?: string;
+}
+
+/** Every scan node of an EXPLAIN (FORMAT JSON) plan. */
+function scansOf(explained: unknown): Scan[] {
+  const scans: Scan[] = [];
+  const visit = (node: Record<string, unknown>) => {
+    const type = String(node['Node Type']);
+    if (type.endsWith('Scan') && !type.startsWith('CTE') && !type.startsWith('Subquery'))
+      scans.push({
+        type,
+        ...(node['Index Name'] === undefined ? {} : { index: String(node['Index Name']) }),
+        ...(node['Relation Name'] === undefined || node['Index Name'] !== undefined
+          ? {}
+          : { relation: String(node['Relation Name']) }),
+      });
+    for (const child of (node['Plans'] as Record<string, unknown>[] | undefined) ?? []) visit(child);
+  };
+  const plans = explained as { Plan: Record<string, unknown> }[];
+  for (const plan of plans) visit(plan.Plan);
+  return scans;
+}

@@ -23,6 +23,7 @@ import {
   type SequencedEvent,
   sequencePending,
   unpublished,
+  walkIndexesOnly,
 } from './outbox-store.js';
 
 export interface OutboxRelayOptions {
@@ -225,7 +226,13 @@ export class OutboxRelay {
     if (this.#session !== undefined && !this.#session.ended) return Promise.resolve(this.#session);
     this.#opening ??= this.database
       .session('outbox-relay')
-      .then((session) => {
+      .then(async (session) => {
+        // PostgreSQL only: PGlite's session is its one connection, which serves everything else too.
+        if (this.database.kind === 'postgres')
+          await walkIndexesOnly(session).catch(async (error: unknown) => {
+            await session.end();
+            throw error;
+          });
         this.#lease = undefined;
         this.#session = session;
         return session;

@@ -23,22 +23,10 @@ export interface OutboxBacklog {
 }
 
 /**
- * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
- * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
- * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
- * sequence preserves per-aggregate order. One statement, lock included, so that it can run on its
- * own in autocommit: this runs after every commit, and round trips are what a loaded machine pays
- * for. With a `lockKey`, only the holder of that advisory lock (taken by the statement, held until
- * its implicit transaction ends) sequences; the answer is undefined when another process holds it.
+ * The sequencing statement ($1: batch size, $2: advisory lock key or null). NOTIFY is delivered at
+ * commit whatever its place in the transaction: it rides on the head update.
  */
-export async function sequencePending(
-  db: Queryable,
-  batchSizeMax: number,
-  lockKey: number | null,
-): Promise<SequencedEvent[] | undefined> {
-  // NOTIFY is delivered at commit whatever its place in the transaction: it rides on the head update.
-  const result = await db.query<SequencedEvent & { acquired: boolean }>(
-    `WITH lock AS (
+export const SEQUENCE_PENDING_SQL = `WITH lock AS (
        SELECT CASE WHEN $2::bigint IS NULL THEN true ELSE pg_try_advisory_xact_lock($2::bigint) END AS acquired
      ), pending AS (
        SELECT position, row_number() OVER (ORDER BY position) AS rank
@@ -57,9 +45,44 @@ export async function sequencePending(
      )
      SELECT id, tenant_id, sequence, envelope, true AS acquired FROM chosen
      UNION ALL
-     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`,
-    [batchSizeMax, lockKey],
+     SELECT NULL, NULL, NULL, NULL, false FROM lock WHERE NOT acquired`;
+
+/**
+ * Every statement of the relay walks an index in order and stops after a batch: the unsequenced
+ * rows by position, the event log by sequence, a row by its key. The planner does not always see
+ * it that way. On a table it has no statistics for yet (a new database, the first minute after a
+ * deployment) its cached generic plan scans the whole outbox, twice per sequencing run; with
+ * statistics it may still prefer a bitmap scan of the partial index, which visits every row
+ * sequenced since the last vacuum. Both are off on the relay's own connection, so that a run costs
+ * its batch whatever the table's size. JIT goes too: PostgreSQL 15 disables a scan by adding a huge
+ * cost, which the one-row tables (scanned, having no index) carry past the JIT threshold, and
+ * compiling took 300 ms a run. PostgreSQL sessions only: PGlite's one connection serves everything.
+ */
+export async function walkIndexesOnly(session: Queryable): Promise<void> {
+  await session.query(
+    `SELECT set_config('enable_seqscan', 'off', false), set_config('enable_bitmapscan', 'off', false),
+            set_config('jit', 'off', false)`,
   );
+}
+
+/**
+ * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
+ * the new head, and returns the events it sequenced (in sequence order). Rows of one aggregate
+ * commit in outbox order (each writer holds the aggregate's row lock until it commits), so the
+ * sequence preserves per-aggregate order. One statement, lock included, so that it can run on its
+ * own in autocommit: this runs after every commit, and round trips are what a loaded machine pays
+ * for. With a `lockKey`, only the holder of that advisory lock (taken by the statement, held until
+ * its implicit transaction ends) sequences; the answer is undefined when another process holds it.
+ */
+export async function sequencePending(
+  db: Queryable,
+  batchSizeMax: number,
+  lockKey: number | null,
+): Promise<SequencedEvent[] | undefined> {
+  const result = await db.query<SequencedEvent & { acquired: boolean }>(SEQUENCE_PENDING_SQL, [
+    batchSizeMax,
+    lockKey,
+  ]);
   if (result.rows.some((row) => !row.acquired)) return undefined;
   return result.rows
     .map(({ acquired: _acquired, ...event }) => event)
