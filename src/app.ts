@@ -85,6 +85,8 @@ export const API_PREFIX = '/api/v1';
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 /** Rows one maintenance pass deletes from a table; a backlog goes over several passes. */
 const MAINTENANCE_BATCH_SIZE_MAX = 50_000;
+/** Where the database has no autovacuum (PGlite): a minute of dead rows is a small sweep. */
+const DEAD_ROW_RECLAIM_INTERVAL_MS = 60 * 1000;
 const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = 60;
 const CACHE_CONNECT_WAIT_MS = 2_000;
 /** How long past its TTL a cached read may be served, marked stale, while the database is down. */
@@ -487,6 +489,12 @@ async function assemble(
     ]).catch((error: unknown) => logger.error({ err: error }, 'maintenance purge failed'));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
+  const deadRowReclaim = setInterval(() => {
+    database
+      .reclaimDeadRows()
+      .catch((error: unknown) => logger.error({ err: error }, 'reclaiming dead rows failed'));
+  }, DEAD_ROW_RECLAIM_INTERVAL_MS);
+  deadRowReclaim.unref();
 
   return {
     server,
@@ -498,6 +506,7 @@ async function assemble(
     async close() {
       shuttingDown = true;
       clearInterval(maintenance);
+      clearInterval(deadRowReclaim);
       // Live streams never end by themselves; server.close() would wait for them.
       streams.closeAll();
       await server.close();

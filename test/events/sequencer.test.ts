@@ -100,10 +100,50 @@ describe.skipIf(!postgresAvailable())('outbox sequencer [postgres]', () => {
   });
 });
 
+describe('outbox sequencer [pglite]', () => {
+  let database: Database;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    ({ database, drop } = await createTestDatabase('pglite'));
+  });
+  afterAll(async () => drop());
+
+  it('visits only what is unsequenced once dead rows are reclaimed (PGlite runs no autovacuum)', async () => {
+    const relay = database.system('outbox-relay');
+    for (let round = 0; round < 20; round += 1) {
+      await commitStockEvents(database, 100, TENANT, `old-${round}`);
+      while (((await sequencePending(relay, 500, null)) ?? [1]).length > 0);
+    }
+    const entriesVisited = async (prefix: string) => {
+      await commitStockEvents(database, 3, TENANT, prefix);
+      const explained = await relay.query<{ 'QUERY PLAN': unknown }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${SEQUENCE_PENDING_SQL}`,
+        [100, null],
+      );
+      const scan = scansOf(explained.rows[0]?.['QUERY PLAN']).find(
+        (candidate) => candidate.index === 'outbox_events_unsequenced',
+      );
+      return scan?.rows;
+    };
+    // Every event sequenced so far left an entry behind.
+    expect(await entriesVisited('before')).toBeGreaterThanOrEqual(2_000);
+    await database.reclaimDeadRows();
+    expect(await entriesVisited('after')).toBe(3);
+    const sequences = await database
+      .schemaOwner()
+      .query<{ unsequenced: number }>(
+        'SELECT count(*)::int AS unsequenced FROM outbox_events WHERE sequence IS NULL',
+      );
+    expect(sequences.rows[0]?.unsequenced).toBe(0);
+  });
+});
+
 interface Scan {
   type: string;
   index?: string;
   relation?: string;
+  /** With ANALYZE: the rows (for a bitmap index scan, the index entries) it produced. */
+  rows?: number;
 }
 
 /** Every scan node of an EXPLAIN (FORMAT JSON) plan. */
@@ -118,6 +158,7 @@ function scansOf(explained: unknown): Scan[] {
         ...(node['Relation Name'] === undefined || node['Index Name'] !== undefined
           ? {}
           : { relation: String(node['Relation Name']) }),
+        ...(node['Actual Rows'] === undefined ? {} : { rows: Number(node['Actual Rows']) }),
       });
     for (const child of (node['Plans'] as Record<string, unknown>[] | undefined) ?? []) visit(child);
   };

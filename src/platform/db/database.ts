@@ -173,6 +173,13 @@ export interface Database {
   session(purpose: SystemPurpose): Promise<DedicatedSession>;
   /** Cheap round trip used by readiness checks. */
   ping(): Promise<void>;
+  /**
+   * Reclaims the rows that updates and deletes left dead, where nothing else does. PostgreSQL's
+   * autovacuum does it on its own; PGlite runs no autovacuum, so there the outbox's partial index
+   * of unsequenced rows would keep an entry for every event ever sequenced, and each sequencing
+   * run would visit them all.
+   */
+  reclaimDeadRows(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -273,6 +273,9 @@ export class PgDatabase implements Database {
     await this.#pool.query('SELECT 1');
   }
 
+  /** Autovacuum's work. */
+  async reclaimDeadRows(): Promise<void> {}
+
   async close(): Promise<void> {
     await this.#pool.end();
   }

@@ -111,6 +111,11 @@ export class ResilientDatabase implements Database {
     return this.inner.ping();
   }
 
+  /** Unguarded: maintenance, run on a timer that simply tries again. */
+  reclaimDeadRows(): Promise<void> {
+    return this.inner.reclaimDeadRows();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
