@@ -136,6 +136,24 @@ describe('outbox sequencer [pglite]', () => {
       );
     expect(sequences.rows[0]?.unsequenced).toBe(0);
   });
+
+  it('reclaims after a transaction in progress, never inside its block (VACUUM refuses to run there)', async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = database.schemaOwner().transaction(async (tx) => {
+      await tx.query('SELECT 1');
+      await released;
+      await tx.query('SELECT 2');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const reclaiming = database.reclaimDeadRows();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await holding;
+    await expect(reclaiming).resolves.toBeUndefined();
+  });
 });
 
 interface Scan {
