@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/platform/db/database.js';
 import {
+  INDEX_WALKS_ONLY,
   SEQUENCE_PENDING_SQL,
   sequencePending,
-  walkIndexesOnly,
 } from '../../src/platform/events/outbox-store.js';
 import { commitStockEvents } from '../support/outbox-events.js';
 import { createTestDatabase, postgresAvailable } from '../support/test-app.js';
@@ -72,9 +72,8 @@ describe.skipIf(!postgresAvailable())('outbox sequencer [postgres]', () => {
       await commitStockEvents(database, 100, TENANT, `old-${round}`);
     while (((await sequencePending(database.system('outbox-relay'), 500, LOCK_KEY)) ?? [1]).length > 0);
     await commitStockEvents(database, 3, TENANT, 'new');
-    const session = await database.session('outbox-relay');
+    const session = await database.session('outbox-relay', INDEX_WALKS_ONLY);
     try {
-      await walkIndexesOnly(session);
       const explained = await session.query<{ 'QUERY PLAN': unknown }>(
         `EXPLAIN (FORMAT JSON) ${SEQUENCE_PENDING_SQL}`,
         [100, LOCK_KEY],
@@ -142,17 +141,21 @@ describe('outbox sequencer [pglite]', () => {
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
+    const finished: string[] = [];
     const holding = database.schemaOwner().transaction(async (tx) => {
       await tx.query('SELECT 1');
       await released;
       await tx.query('SELECT 2');
+      finished.push('transaction');
     });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const reclaiming = database.reclaimDeadRows();
+    const reclaiming = database.reclaimDeadRows().then(() => finished.push('reclaim'));
     await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(finished).toEqual([]);
     release();
     await holding;
-    await expect(reclaiming).resolves.toBeUndefined();
+    await reclaiming;
+    expect(finished).toEqual(['transaction', 'reclaim']);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shiftPlaceholders } from './database.js';
+import { plannerStatement, shiftPlaceholders } from './database.js';
 
 describe('shiftPlaceholders', () => {
   it('moves every placeholder up by the offset, multi-digit ones whole', () => {
@@ -15,5 +15,19 @@ describe('shiftPlaceholders', () => {
 
   it('refuses a dollar-quoted body, whose dollars are not placeholders', () => {
     expect(() => shiftPlaceholders('DO $$ BEGIN PERFORM 1; END $$', 2)).toThrow(/dollar-quoted/);
+  });
+});
+
+describe('plannerStatement', () => {
+  it('sets each setting for the session, appended to its opening statements', () => {
+    expect(plannerStatement({ enable_seqscan: 'off', jit: 'off' })).toBe(
+      "; SELECT set_config('enable_seqscan', 'off', false), set_config('jit', 'off', false)",
+    );
+    expect(plannerStatement({})).toBe('');
+  });
+
+  it('refuses a name or value that is not a plain word, since both are inlined', () => {
+    expect(() => plannerStatement({ "jit', 'on": 'off' })).toThrow(/Invalid planner setting/);
+    expect(() => plannerStatement({ jit: "off'); DROP TABLE x; --" })).toThrow(/Invalid planner setting/);
   });
 });

@@ -140,6 +140,25 @@ export function scopeStatements(scope: Scope, lifetime: 'transaction' | 'session
   }
 }
 
+/** Planner settings by name (`enable_seqscan: 'off'`…), set for a dedicated session's lifetime. */
+export type PlannerSettings = Readonly<Record<string, string>>;
+
+const PLANNER_SETTING = /^[a-z_]+$/;
+
+/**
+ * The statement that applies `settings` to a session; inlined in the session's opening message, so
+ * names and values are checked first (a value that fails is a programming error, never a query).
+ */
+export function plannerStatement(settings: PlannerSettings): string {
+  const calls = Object.entries(settings).map(([name, value]) => {
+    if (!PLANNER_SETTING.test(name) || !PLANNER_SETTING.test(value)) {
+      throw new Error(`Invalid planner setting ${name} = ${value}`);
+    }
+    return `set_config('${name}', '${value}', false)`;
+  });
+  return calls.length === 0 ? '' : `; SELECT ${calls.join(', ')}`;
+}
+
 /**
  * A connection of its own, outside the pool, whose statements run in autocommit in a system scope:
  * for a background job that holds a session-level advisory lock across statements (a lease), and
@@ -169,8 +188,12 @@ export interface Database {
    * keeps a slow safety sweep. Resolves to a function that stops listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
-  /** Opens a dedicated session in `purpose`'s system scope (see DedicatedSession). */
-  session(purpose: SystemPurpose): Promise<DedicatedSession>;
+  /**
+   * Opens a dedicated session in `purpose`'s system scope (see DedicatedSession), with `planner`
+   * settings for all its statements where the session is a connection of its own (PostgreSQL).
+   * PGlite's session is its one connection, which serves everything else too: there they are not set.
+   */
+  session(purpose: SystemPurpose, planner?: PlannerSettings): Promise<DedicatedSession>;
   /** Cheap round trip used by readiness checks. */
   ping(): Promise<void>;
   /**

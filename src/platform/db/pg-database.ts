@@ -5,6 +5,8 @@ import {
   type Database,
   type DedicatedSession,
   isConnectivityError,
+  type PlannerSettings,
+  plannerStatement,
   type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
@@ -170,7 +172,7 @@ export class PgDatabase implements Database {
    * statements are prepared on first use (see preparedNameOf): a session runs the same few
    * statements all its life, and the relay's run after every commit.
    */
-  async session(purpose: SystemPurpose): Promise<DedicatedSession> {
+  async session(purpose: SystemPurpose, planner: PlannerSettings = {}): Promise<DedicatedSession> {
     const client = new pg.Client(this.#connection(`${this.#options.applicationName}:${purpose}`));
     let ended = false;
     const end = async () => {
@@ -185,7 +187,7 @@ export class PgDatabase implements Database {
     });
     try {
       await client.connect();
-      await client.query(scopeStatements({ kind: 'system', purpose }, 'session'));
+      await client.query(scopeStatements({ kind: 'system', purpose }, 'session') + plannerStatement(planner));
     } catch (error) {
       await end();
       throw error;

@@ -3,6 +3,7 @@ import {
   assertChannelName,
   type Database,
   type DedicatedSession,
+  type PlannerSettings,
   type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
@@ -89,8 +90,11 @@ export class PgliteDatabase implements Database {
     return value;
   }
 
-  /** One connection serves everything here: the session is the system view, and ends with the database. */
-  async session(purpose: SystemPurpose): Promise<DedicatedSession> {
+  /**
+   * One connection serves everything here: the session is the system view, and ends with the
+   * database. Planner settings are not set: they would hold for every statement of the process.
+   */
+  async session(purpose: SystemPurpose, _planner?: PlannerSettings): Promise<DedicatedSession> {
     const view = this.system(purpose);
     const db = this.#db;
     return {

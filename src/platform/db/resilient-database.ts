@@ -14,6 +14,7 @@ import {
   type Database,
   type DedicatedSession,
   isConnectivityError,
+  type PlannerSettings,
   type ScopedDatabase,
   type SystemPurpose,
   type Transaction,
@@ -102,8 +103,8 @@ export class ResilientDatabase implements Database {
   }
 
   /** Unguarded: its one background job retries on its own, and holds no pooled connection. */
-  session(purpose: SystemPurpose): Promise<DedicatedSession> {
-    return this.inner.session(purpose);
+  session(purpose: SystemPurpose, planner?: PlannerSettings): Promise<DedicatedSession> {
+    return this.inner.session(purpose, planner);
   }
 
   /** Unguarded: readiness must report the database as it is, not as the breaker remembers it. */

@@ -17,13 +17,13 @@ import { type Broker, type BrokerMessage, subjectOf } from './broker.js';
 import { committedOutbox } from './committed-outbox.js';
 import {
   EVENT_LOG_CHANNEL,
+  INDEX_WALKS_ONLY,
   markPublished,
   publishedThrough,
   recordPublishFailure,
   type SequencedEvent,
   sequencePending,
   unpublished,
-  walkIndexesOnly,
 } from './outbox-store.js';
 
 export interface OutboxRelayOptions {
@@ -225,14 +225,8 @@ export class OutboxRelay {
   #openSession(): Promise<DedicatedSession> {
     if (this.#session !== undefined && !this.#session.ended) return Promise.resolve(this.#session);
     this.#opening ??= this.database
-      .session('outbox-relay')
-      .then(async (session) => {
-        // PostgreSQL only: PGlite's session is its one connection, which serves everything else too.
-        if (this.database.kind === 'postgres')
-          await walkIndexesOnly(session).catch(async (error: unknown) => {
-            await session.end();
-            throw error;
-          });
+      .session('outbox-relay', INDEX_WALKS_ONLY)
+      .then((session) => {
         this.#lease = undefined;
         this.#session = session;
         return session;

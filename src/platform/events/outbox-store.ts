@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/database.js';
+import type { PlannerSettings, Queryable } from '../db/database.js';
 import type { CloudEvent } from './cloud-event.js';
 
 /**
@@ -56,14 +56,13 @@ export const SEQUENCE_PENDING_SQL = `WITH lock AS (
  * sequenced since the last vacuum. Both are off on the relay's own connection, so that a run costs
  * its batch whatever the table's size. JIT goes too: PostgreSQL 15 disables a scan by adding a huge
  * cost, which the one-row tables (scanned, having no index) carry past the JIT threshold, and
- * compiling took 300 ms a run. PostgreSQL sessions only: PGlite's one connection serves everything.
+ * compiling took 300 ms a run. For the relay's session (`Database.session`).
  */
-export async function walkIndexesOnly(session: Queryable): Promise<void> {
-  await session.query(
-    `SELECT set_config('enable_seqscan', 'off', false), set_config('enable_bitmapscan', 'off', false),
-            set_config('jit', 'off', false)`,
-  );
-}
+export const INDEX_WALKS_ONLY: PlannerSettings = {
+  enable_seqscan: 'off',
+  enable_bitmapscan: 'off',
+  jit: 'off',
+};
 
 /**
  * Gives the next committed, unsequenced rows their event-log sequence, in outbox order, announces
