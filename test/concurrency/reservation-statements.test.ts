@@ -26,8 +26,8 @@ async function stockedLevel(app: TestApp, storeId: string) {
 }
 
 /** One PENDING reservation of 2 units for 90 s, written the way the service writes it. */
-function reserve(tx: Transaction, at: { productId: string; storeId: string }, customerId: string) {
-  const inserted = pendingReservationsInsert(TENANT, tx.startedAt, [
+async function reserve(tx: Transaction, at: { productId: string; storeId: string }, customerId: string) {
+  const inserted = pendingReservationsInsert(TENANT, await tx.startedAt(), [
     { id: newId(), ...at, customerId, quantity: 2, ttlSeconds: 90, batchId: null },
   ]);
   return { inserted, written: appendToOutbox(tx, [], [inserted.statement]) };
@@ -39,7 +39,7 @@ describeOnEachDatabase('reservation statements', (harness) => {
     const { row, now } = await harness()
       .db.forTenant(TENANT)
       .transaction(async (tx) => {
-        const { inserted, written } = reserve(tx, at, 'clock-customer');
+        const { inserted, written } = await reserve(tx, at, 'clock-customer');
         await written;
         const clock = await tx.query<{ now: Date }>('SELECT now() AS now');
         return { row: inserted.rows[0], now: clock.rows[0]?.now };
@@ -83,7 +83,7 @@ describe.skipIf(!postgresAvailable())('customer locks of reservations [postgres]
     });
     const first = db.transaction(async (tx) => {
       const holds = await lockCustomersAndReadHolds(tx, TENANT, ['lock-customer']);
-      await reserve(tx, at, 'lock-customer').written;
+      await (await reserve(tx, at, 'lock-customer')).written;
       firstLocked();
       await firstMayCommit;
       return holds;

@@ -98,6 +98,8 @@ export function postgresAvailable(): boolean {
 export async function createTestDatabase(
   kind: DatabaseKind,
   poolSizeMax = 20,
+  /** PostgreSQL: how the service's connections reach the new database (another user, a proxy). */
+  connectVia: (url: URL) => URL = (url) => url,
 ): Promise<{ database: Database; drop: () => Promise<void> }> {
   if (kind === 'pglite') {
     const image = new Blob([await readFile(inject('pgliteImagePath'))]);
@@ -116,7 +118,7 @@ export async function createTestDatabase(
     await admin.end();
   }
   const database = new PgDatabase({
-    connectionString: withDatabaseName(adminUrl, name),
+    connectionString: connectVia(new URL(withDatabaseName(adminUrl, name))).toString(),
     poolSizeMax,
     statementTimeoutMs: 30_000,
     connectionTimeoutMs: 10_000,

@@ -350,7 +350,7 @@ export class ReservationService {
         ? { statement: undefined, rows: [] }
         : pendingReservationsInsert(
             tenantId,
-            tx.startedAt,
+            await tx.startedAt(),
             granted.map(({ pending, id }) => ({
               id,
               ...pending.request,
@@ -466,7 +466,7 @@ export class ReservationService {
         }
         const inserted = pendingReservationsInsert(
           context.tenantId,
-          tx.startedAt,
+          await tx.startedAt(),
           input.items.map((item, index) => ({
             id: reservationIds.get(index) as string,
             productId: item.product_id,

@@ -44,8 +44,9 @@ export interface Transaction extends Queryable {
   /**
    * The database clock's now() in this transaction: what every now() in it returns. Read with BEGIN,
    * in the same round trip, so what a statement stores as now() is known without reading it back.
+   * A promise because BEGIN's answer may still be on its way when the first statement is sent.
    */
-  readonly startedAt: Date;
+  startedAt(): Promise<Date>;
 }
 
 /** Sent last with BEGIN and the scope; `startedAtOf` reads its answer. */

@@ -63,7 +63,13 @@ export class PgDatabase implements Database {
 
   constructor(options: PgDatabaseOptions) {
     this.#options = options;
-    this.#pool = new pg.Pool({ ...this.#connection(options.applicationName), max: options.poolSizeMax });
+    // Pipelined: a statement is sent without waiting for the answer to the one before it, which is
+    // what lets a transaction's BEGIN and first statement share a round trip (see #transaction).
+    this.#pool = new pg.Pool({
+      ...this.#connection(options.applicationName),
+      max: options.poolSizeMax,
+      pipeline: true,
+    });
     // An idle client whose server connection drops emits here; without a listener the process would crash.
     this.#pool.on('error', () => {});
     // A client whose server goes away while no query of ours is running (being released, being
@@ -126,26 +132,39 @@ export class PgDatabase implements Database {
     const client = await this.#pool.connect();
     let connectionBroken = false;
     const committed: (() => void)[] = [];
+    // One message: BEGIN, the scope and the clock travel together (simple protocol). Not awaited:
+    // the pool's connections pipeline, so the transaction's first statement follows it on the wire
+    // and both are answered in one round trip. That statement cannot run outside the scope: should
+    // the scope fail, BEGIN has already opened the block and PostgreSQL refuses everything after it
+    // until the rollback; what the caller sees is then the scope's own error, not that refusal.
+    const begun = client.query(
+      `BEGIN; ${scope.transaction}; ${TRANSACTION_CLOCK_QUERY}`,
+    ) as unknown as Promise<pg.QueryResult[]>;
+    begun.catch(() => {});
+    const afterBegin = async <R>(sent: Promise<R>): Promise<R> => {
+      try {
+        await begun;
+      } catch (error) {
+        sent.catch(() => {});
+        throw error;
+      }
+      return sent;
+    };
     try {
-      // One message, one round trip: BEGIN, the scope and the clock travel together (simple protocol).
-      const begun = (await client.query(
-        `BEGIN; ${scope.transaction}; ${TRANSACTION_CLOCK_QUERY}`,
-      )) as unknown as pg.QueryResult[];
       const tx: Transaction = {
-        startedAt: startedAtOf(begun),
+        startedAt: async () => startedAtOf(await begun),
         async query<Row>(sql: string, params: readonly unknown[] = []) {
-          const result = await client.query(sql, params as unknown[]);
-          return resultOf<Row>(result);
+          return resultOf<Row>(await afterBegin(client.query(sql, params as unknown[])));
         },
         async executeScript(sql: string) {
-          await client.query(sql);
+          await afterBegin(client.query(sql));
         },
         afterCommit(callback: () => void) {
           committed.push(callback);
         },
       };
       const value = await work(tx);
-      await client.query('COMMIT');
+      await afterBegin(client.query('COMMIT'));
       runAfterCommit(committed);
       return value;
     } catch (error) {

@@ -71,9 +71,9 @@ export class PgliteDatabase implements Database {
   async #transaction<T>(preamble: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const committed: (() => void)[] = [];
     const value = await this.#db.transaction(async (transaction) => {
-      const begun = await transaction.exec(`${preamble}; ${TRANSACTION_CLOCK_QUERY}`);
+      const startedAt = startedAtOf(await transaction.exec(`${preamble}; ${TRANSACTION_CLOCK_QUERY}`));
       const tx: Transaction = {
-        startedAt: startedAtOf(begun),
+        startedAt: async () => startedAt,
         async query<Row>(sql: string, params: readonly unknown[] = []) {
           return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));
         },

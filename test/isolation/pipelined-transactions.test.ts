@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type Database, sqlStateOf } from '../../src/platform/db/database.js';
+import { postgresAdminUrl } from '../support/postgres.js';
+import { createTestDatabase, postgresAvailable } from '../support/test-app.js';
+
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * A TCP relay to PostgreSQL that can hold back what the server answers, and records what the
+ * client sent: it shows whether the client waits for an answer before sending its next statement.
+ */
+async function answerHoldingProxy(target: URL) {
+  let holding = false;
+  let sent = '';
+  const held: (() => void)[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('data', (chunk) => {
+      sent += chunk.toString('latin1');
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (holding) held.push(() => client.write(chunk));
+      else client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as net.AddressInfo;
+  return {
+    port: address.port,
+    /** Everything the clients sent since the last call. */
+    takeSent(): string {
+      const taken = sent;
+      sent = '';
+      return taken;
+    },
+    hold(): void {
+      holding = true;
+    },
+    release(): void {
+      holding = false;
+      for (const write of held.splice(0)) write();
+    },
+    async close(): Promise<void> {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () => {
+  describe('on the wire', () => {
+    let db: Database;
+    let drop: () => Promise<void>;
+    let proxy: Awaited<ReturnType<typeof answerHoldingProxy>>;
+    beforeAll(async () => {
+      proxy = await answerHoldingProxy(new URL(postgresAdminUrl()));
+      ({ database: db, drop } = await createTestDatabase('postgres', 1, (url) => {
+        url.hostname = '127.0.0.1';
+        url.port = String(proxy.port);
+        return url;
+      }));
+      // The pool's one connection is made (and authenticated) before anything is held back.
+      await db.schemaOwner().query('SELECT 1');
+    });
+    afterAll(async () => {
+      await drop();
+      await proxy.close();
+    });
+
+    it("sends a transaction's first statement behind BEGIN, without waiting for BEGIN's answer", async () => {
+      proxy.takeSent();
+      proxy.hold();
+      const transaction = db
+        .forTenant('default')
+        .transaction((tx) => tx.query<{ marker: string }>(`SELECT 'first-statement' AS marker`));
+      try {
+        await vi.waitFor(
+          () => {
+            const sent = proxy.takeSent();
+            expect(sent).toContain('BEGIN');
+            expect(sent).toContain('first-statement');
+          },
+          { timeout: 5_000 },
+        );
+      } finally {
+        proxy.release();
+      }
+      expect((await transaction).rows).toEqual([{ marker: 'first-statement' }]);
+      // COMMIT waited for the statement's answer: the work decides whether there is more to send.
+      expect(proxy.takeSent()).toContain('COMMIT');
+    });
+  });
+
+  describe('when the scope cannot be set', () => {
+    // A login that may not take the service's role: SET LOCAL ROLE, sent with BEGIN, fails.
+    const outsider = `omnistock_test_outsider_${randomBytes(4).toString('hex')}`;
+    let db: Database;
+    let drop: () => Promise<void>;
+    beforeAll(async () => {
+      const admin = new pg.Client({ connectionString: postgresAdminUrl() });
+      await admin.connect();
+      await admin.query(`CREATE ROLE ${outsider} LOGIN`).finally(() => admin.end());
+      ({ database: db, drop } = await createTestDatabase('postgres', 1, (url) => {
+        url.username = outsider;
+        url.password = '';
+        return url;
+      }));
+    });
+    afterAll(async () => {
+      await drop();
+      const admin = new pg.Client({ connectionString: postgresAdminUrl() });
+      await admin.connect();
+      await admin.query(`DROP ROLE IF EXISTS ${outsider}`).finally(() => admin.end());
+    });
+
+    it("runs nothing of the transaction, and reports the scope's own error", async () => {
+      const failure = await db
+        .forTenant('default')
+        .transaction(async (tx) => {
+          // Pipelined behind BEGIN: were it run outside the transaction, the setting would outlive it.
+          await tx.query(`SELECT set_config('omnistock_test.ran', 'yes', false)`);
+        })
+        .catch((error: unknown) => error);
+      expect(sqlStateOf(failure)).toBe(INSUFFICIENT_PRIVILEGE);
+      // The same (only) connection, rolled back and usable: the statement left nothing behind.
+      const after = await db
+        .schemaOwner()
+        .query<{ ran: string | null }>(`SELECT current_setting('omnistock_test.ran', true) AS ran`);
+      expect(after.rows[0]?.ran ?? '').toBe('');
+    });
+  });
+});
