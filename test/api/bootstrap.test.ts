@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import type { Database } from '../../src/platform/db/database.js';
 import { createTestDatabase, postgresAvailable, testConfig } from '../support/test-app.js';
@@ -27,6 +27,32 @@ for (const kind of ['pglite', 'postgres'] as const) {
       });
       return response.statusCode;
     }
+
+    it('reclaims dead rows every minute while it runs, and no more once closed', async () => {
+      const { database, drop } = await createTestDatabase(kind);
+      cleanups.push(drop);
+      const reclaim = vi.spyOn(database, 'reclaimDeadRows');
+      // Only the intervals are simulated: the app starts on real timeouts and I/O.
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+      try {
+        const app = await buildApp({ config: testConfig({}), logger: silent, database });
+        let closed = false;
+        cleanups.push(async () => {
+          if (!closed) await app.close();
+        });
+        expect(reclaim).not.toHaveBeenCalled();
+        vi.advanceTimersByTime(60_000);
+        expect(reclaim).toHaveBeenCalledTimes(1);
+        vi.advanceTimersByTime(60_000);
+        expect(reclaim).toHaveBeenCalledTimes(2);
+        await app.close();
+        closed = true;
+        vi.advanceTimersByTime(180_000);
+        expect(reclaim).toHaveBeenCalledTimes(2);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
 
     it('generates an admin key once when none is configured, and loads demo data once', async () => {
       const { database, drop } = await createTestDatabase(kind);
