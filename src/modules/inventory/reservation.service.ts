@@ -310,6 +310,8 @@ export class ReservationService {
         ),
       ),
       inserted.statement === undefined ? [] : [inserted.statement],
+      // The batch's last write (its reservations and their events): it goes out with COMMIT.
+      { withCommit: true },
     );
     const grantedIds = new Map(granted.map(({ pending, id }) => [pending, id]));
     return batch.map((pending, index): ItemOutcome<ReservationRow> => {

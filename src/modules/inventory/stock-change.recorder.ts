@@ -1,5 +1,5 @@
 import type { Statement, Transaction } from '../../platform/db/database.js';
-import { appendToOutbox, type DomainEvent } from '../../platform/events/outbox.js';
+import { appendToOutbox, type DomainEvent, type OutboxWriteOptions } from '../../platform/events/outbox.js';
 import { actorOf, type RequestContext } from '../../platform/http/request-context.js';
 import { newId } from '../../platform/ids.js';
 import { InventoryEventTypes, type StockChangedData } from './inventory.events.js';
@@ -44,7 +44,8 @@ export interface LevelChange {
  * The bookkeeping of every stock write, in the writer's transaction: checks the invariant, appends
  * a ledger row for each change of on-hand, and one `stock.updated` event per level change (plus the
  * caller's own events) to the outbox, both in a single statement, with the caller's `alongside`
- * writes (the rows its events announce).
+ * writes (the rows its events announce). With `withCommit` that statement is the transaction's last
+ * and goes out with COMMIT.
  */
 export async function recordLevelChanges(
   tx: Transaction,
@@ -52,6 +53,7 @@ export async function recordLevelChanges(
   changes: readonly LevelChange[],
   domainEvents: readonly DomainEvent[] = [],
   alongside: readonly Statement[] = [],
+  options: OutboxWriteOptions = {},
 ): Promise<void> {
   const movements: NewMovement[] = [];
   const events: DomainEvent[] = [];
@@ -92,7 +94,7 @@ export async function recordLevelChanges(
     };
     events.push(stockEvent(cause, change.eventType ?? InventoryEventTypes.stockUpdated, after, data));
   }
-  await appendToOutbox(tx, [...events, ...domainEvents], [movementsInsert(movements), ...alongside]);
+  await appendToOutbox(tx, [...events, ...domainEvents], [movementsInsert(movements), ...alongside], options);
 }
 
 /** An event about one stock level, ordered with the other events of that level. */

@@ -266,16 +266,24 @@ export class StockService implements ProductDeletionGuard {
       this.database.forTenant(context.tenantId).transaction(async (tx) => {
         const row = await changeQuantity(tx, level, input.quantity_change);
         if (row === undefined) throw await this.#whyChangeFailed(tx, level, input.quantity_change);
-        await recordLevelChanges(tx, originOf(context), [
-          {
-            after: row,
-            quantityChange: input.quantity_change,
-            reservedChange: 0,
-            reason: input.reason,
-            userId: input.user_id ?? null,
-            note: input.note ?? null,
-          },
-        ]);
+        // The ledger and the event are the last write: they go out with COMMIT.
+        await recordLevelChanges(
+          tx,
+          originOf(context),
+          [
+            {
+              after: row,
+              quantityChange: input.quantity_change,
+              reservedChange: 0,
+              reason: input.reason,
+              userId: input.user_id ?? null,
+              note: input.note ?? null,
+            },
+          ],
+          [],
+          [],
+          { withCommit: true },
+        );
         return toStockLevel(row);
       }),
     );

@@ -42,11 +42,23 @@ export interface Transaction extends Queryable {
   /** Runs `callback` once the transaction committed, before `transaction()` resolves; never on rollback. */
   afterCommit(callback: () => void): void;
   /**
+   * A write the work does not read back, run as the transaction's last statement once the work has
+   * returned, and sent with COMMIT (one round trip on PostgreSQL). Should it fail, the transaction
+   * rolls back and `transaction()` throws its error. The work may run no statement after this call:
+   * nothing could see what it writes.
+   */
+  commitWith(statement: Statement): void;
+  /**
    * The database clock's now() in this transaction: what every now() in it returns. Read with BEGIN,
    * in the same round trip, so what a statement stores as now() is known without reading it back.
    * A promise because BEGIN's answer may still be on its way when the first statement is sent.
    */
   startedAt(): Promise<Date>;
+}
+
+/** What a transaction's statement after `commitWith` is refused with. */
+export function statementAfterCommitWith(): Error {
+  return new Error('No statement may follow commitWith: it runs last, with COMMIT');
 }
 
 /** Sent last with BEGIN and the scope; `startedAtOf` reads its answer. */

@@ -11,10 +11,12 @@ import {
   runAfterCommit,
   type ScopedDatabase,
   type ScopeStatements,
+  type Statement,
   type SystemPurpose,
   scopedViews,
   scopeStatements,
   startedAtOf,
+  statementAfterCommitWith,
   TRANSACTION_CLOCK_QUERY,
   type Transaction,
 } from './database.js';
@@ -150,21 +152,38 @@ export class PgDatabase implements Database {
       }
       return sent;
     };
+    // Writes sent with COMMIT (Transaction.commitWith), in the order given.
+    const atCommit: Statement[] = [];
+    const open = () => {
+      if (atCommit.length > 0) throw statementAfterCommitWith();
+    };
     try {
       const tx: Transaction = {
         startedAt: async () => startedAtOf(await begun),
         async query<Row>(sql: string, params: readonly unknown[] = []) {
+          open();
           return resultOf<Row>(await afterBegin(client.query(sql, params as unknown[])));
         },
         async executeScript(sql: string) {
+          open();
           await afterBegin(client.query(sql));
         },
         afterCommit(callback: () => void) {
           committed.push(callback);
         },
+        commitWith(statement: Statement) {
+          atCommit.push(statement);
+        },
       };
       const value = await work(tx);
-      await afterBegin(client.query('COMMIT'));
+      // Pipelined: the writes and COMMIT go out together. A write that fails aborts the transaction,
+      // COMMIT then answers ROLLBACK, and the write's error is the one thrown.
+      const writes = atCommit.map((statement) => client.query(statement.sql, statement.params));
+      const commit = client.query('COMMIT');
+      for (const write of writes) write.catch(() => {});
+      commit.catch(() => {});
+      for (const write of writes) await afterBegin(write);
+      if ((await afterBegin(commit)).command !== 'COMMIT') throw new Error('The transaction was rolled back');
       runAfterCommit(committed);
       return value;
     } catch (error) {

@@ -7,9 +7,11 @@ import {
   type QueryResult,
   runAfterCommit,
   type ScopedDatabase,
+  type Statement,
   type SystemPurpose,
   scopedViews,
   startedAtOf,
+  statementAfterCommitWith,
   TRANSACTION_CLOCK_QUERY,
   type Transaction,
 } from './database.js';
@@ -72,19 +74,31 @@ export class PgliteDatabase implements Database {
     const committed: (() => void)[] = [];
     const value = await this.#db.transaction(async (transaction) => {
       const startedAt = startedAtOf(await transaction.exec(`${preamble}; ${TRANSACTION_CLOCK_QUERY}`));
+      // Writes run last (Transaction.commitWith): one connection in process, no round trip to save.
+      const atCommit: Statement[] = [];
+      const open = () => {
+        if (atCommit.length > 0) throw statementAfterCommitWith();
+      };
       const tx: Transaction = {
         startedAt: async () => startedAt,
         async query<Row>(sql: string, params: readonly unknown[] = []) {
+          open();
           return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));
         },
         async executeScript(sql: string) {
+          open();
           await transaction.exec(sql);
         },
         afterCommit(callback: () => void) {
           committed.push(callback);
         },
+        commitWith(statement: Statement) {
+          atCommit.push(statement);
+        },
       };
-      return work(tx);
+      const value = await work(tx);
+      for (const statement of atCommit.splice(0)) await transaction.query(statement.sql, statement.params);
+      return value;
     });
     runAfterCommit(committed);
     return value;

@@ -23,6 +23,17 @@ export interface DomainEvent<Data = unknown> {
   data: Data;
 }
 
+export interface OutboxWriteOptions {
+  /** Send the write with COMMIT (`Transaction.commitWith`): the transaction's last statement. */
+  withCommit?: boolean;
+}
+
+/** Runs the statement now, or with COMMIT when asked to. */
+async function write(tx: Transaction, statement: Statement, options: OutboxWriteOptions): Promise<void> {
+  if (options.withCommit === true) tx.commitWith(statement);
+  else await tx.query(statement.sql, statement.params);
+}
+
 /** Columns per row in the multi-row insert below. */
 const OUTBOX_COLUMNS = 6;
 
@@ -33,11 +44,14 @@ const OUTBOX_COLUMNS = 6;
  * `alongside`: writes whose outcome the caller does not read (the ledger rows of the change, the
  * rows the events announce), run in the same statement as data-modifying CTEs: one round trip for
  * all. An undefined entry is a write with nothing to do.
+ * `withCommit`: the statement goes out with COMMIT instead of now (`Transaction.commitWith`), for a
+ * caller whose transaction ends with this write: one round trip less, and no statement may follow.
  */
 export async function appendToOutbox(
   tx: Transaction,
   events: readonly DomainEvent[],
   alongside: readonly (Statement | undefined)[] = [],
+  options: OutboxWriteOptions = {},
 ): Promise<CloudEvent[]> {
   const companions = alongside.filter((statement) => statement !== undefined);
   const values: unknown[] = [];
@@ -49,7 +63,7 @@ export async function appendToOutbox(
   // PostgreSQL runs a data-modifying CTE to completion whether or not the main query reads it.
   const prefix = ctes.length === 0 ? '' : `WITH ${ctes.join(', ')} `;
   if (events.length === 0) {
-    if (ctes.length > 0) await tx.query(`${prefix}SELECT 1`, values);
+    if (ctes.length > 0) await write(tx, { sql: `${prefix}SELECT 1`, params: values }, options);
     return [];
   }
   const now = new Date().toISOString();
@@ -86,10 +100,14 @@ export async function appendToOutbox(
       JSON.stringify(envelope),
     );
   }
-  await tx.query(
-    `${prefix}INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
+  await write(
+    tx,
+    {
+      sql: `${prefix}INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
      VALUES ${rows.join(', ')}`,
-    values,
+      params: values,
+    },
+    options,
   );
   tx.afterCommit(() => committedOutbox.emit(envelopes));
   return envelopes;
