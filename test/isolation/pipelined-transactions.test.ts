@@ -102,6 +102,33 @@ describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () =>
       // COMMIT waited for the statement's answer: the work decides whether there is more to send.
       expect(proxy.takeSent()).toContain('COMMIT');
     });
+
+    it('sends a commitWith write and COMMIT together, after the work has returned', async () => {
+      proxy.takeSent();
+      let workReturned = false;
+      const transaction = db.schemaOwner().transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        // From here on, no answer reaches the client until both are on the wire.
+        proxy.hold();
+        tx.commitWith({ sql: `SELECT 'final-write'`, params: [] });
+        workReturned = true;
+        return 'done';
+      });
+      try {
+        await vi.waitFor(
+          () => {
+            expect(workReturned).toBe(true);
+            const sent = proxy.takeSent();
+            expect(sent).toContain('final-write');
+            expect(sent).toContain('COMMIT');
+          },
+          { timeout: 5_000 },
+        );
+      } finally {
+        proxy.release();
+      }
+      expect(await transaction).toBe('done');
+    });
   });
 
   describe('when the scope cannot be set', () => {
@@ -143,3 +170,63 @@ describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () =>
     });
   });
 });
+
+const UNIQUE_VIOLATION = '23505';
+
+for (const kind of ['pglite', 'postgres'] as const) {
+  describe.skipIf(kind === 'postgres' && !postgresAvailable())(`a write sent with COMMIT [${kind}]`, () => {
+    let db: Database;
+    let drop: () => Promise<void>;
+    beforeAll(async () => {
+      ({ database: db, drop } = await createTestDatabase(kind, 2));
+      await db.schemaOwner().query('CREATE TABLE commit_with_rows (id int PRIMARY KEY)');
+    });
+    afterAll(async () => drop());
+
+    const ids = async () =>
+      (await db.schemaOwner().query<{ id: number }>('SELECT id FROM commit_with_rows ORDER BY id')).rows.map(
+        (row) => row.id,
+      );
+    const insert = (id: number) => ({ sql: 'INSERT INTO commit_with_rows (id) VALUES ($1)', params: [id] });
+
+    it('runs last, in the order given, and commits with the rest', async () => {
+      const committed: string[] = [];
+      const value = await db.schemaOwner().transaction(async (tx) => {
+        tx.commitWith(insert(2));
+        tx.commitWith(insert(3));
+        tx.afterCommit(() => committed.push('after commit'));
+        return 'done';
+      });
+      expect(value).toBe('done');
+      expect(committed).toEqual(['after commit']);
+      expect(await ids()).toEqual([2, 3]);
+    });
+
+    it('rolls the whole transaction back when it fails, and throws its error', async () => {
+      const committed: string[] = [];
+      const failure = await db
+        .schemaOwner()
+        .transaction(async (tx) => {
+          await tx.query(insert(10).sql, insert(10).params);
+          tx.commitWith(insert(2));
+          tx.afterCommit(() => committed.push('after commit'));
+        })
+        .catch((error: unknown) => error);
+      expect(sqlStateOf(failure)).toBe(UNIQUE_VIOLATION);
+      expect(committed).toEqual([]);
+      expect(await ids()).toEqual([2, 3]);
+    });
+
+    it('refuses a statement after it, and writes nothing', async () => {
+      const failure = await db
+        .schemaOwner()
+        .transaction(async (tx) => {
+          tx.commitWith(insert(20));
+          await tx.query('SELECT 1');
+        })
+        .catch((error: unknown) => error);
+      expect(String(failure)).toMatch(/No statement may follow commitWith/);
+      expect(await ids()).toEqual([2, 3]);
+    });
+  });
+}
