@@ -60,6 +60,28 @@ async function answerHoldingProxy(target: URL) {
   };
 }
 
+/**
+ * Waits until the client has sent every marker while the server's answers are held back (what it
+ * sends across several polls adds up), then lets the answers through, whether or not it did.
+ */
+async function expectSentWhileHeld(
+  proxy: Awaited<ReturnType<typeof answerHoldingProxy>>,
+  markers: readonly string[],
+): Promise<void> {
+  let sent = '';
+  try {
+    await vi.waitFor(
+      () => {
+        sent += proxy.takeSent();
+        for (const marker of markers) expect(sent).toContain(marker);
+      },
+      { timeout: 5_000 },
+    );
+  } finally {
+    proxy.release();
+  }
+}
+
 describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () => {
   describe('on the wire', () => {
     let db: Database;
@@ -86,18 +108,7 @@ describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () =>
       const transaction = db
         .forTenant('default')
         .transaction((tx) => tx.query<{ marker: string }>(`SELECT 'first-statement' AS marker`));
-      try {
-        await vi.waitFor(
-          () => {
-            const sent = proxy.takeSent();
-            expect(sent).toContain('BEGIN');
-            expect(sent).toContain('first-statement');
-          },
-          { timeout: 5_000 },
-        );
-      } finally {
-        proxy.release();
-      }
+      await expectSentWhileHeld(proxy, ['BEGIN', 'first-statement']);
       expect((await transaction).rows).toEqual([{ marker: 'first-statement' }]);
       // COMMIT waited for the statement's answer: the work decides whether there is more to send.
       expect(proxy.takeSent()).toContain('COMMIT');
@@ -114,19 +125,8 @@ describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () =>
         workReturned = true;
         return 'done';
       });
-      try {
-        await vi.waitFor(
-          () => {
-            expect(workReturned).toBe(true);
-            const sent = proxy.takeSent();
-            expect(sent).toContain('final-write');
-            expect(sent).toContain('COMMIT');
-          },
-          { timeout: 5_000 },
-        );
-      } finally {
-        proxy.release();
-      }
+      await expectSentWhileHeld(proxy, ['final-write', 'COMMIT']);
+      expect(workReturned).toBe(true);
       expect(await transaction).toBe('done');
     });
   });

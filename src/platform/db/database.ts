@@ -56,9 +56,26 @@ export interface Transaction extends Queryable {
   startedAt(): Promise<Date>;
 }
 
-/** What a transaction's statement after `commitWith` is refused with. */
-export function statementAfterCommitWith(): Error {
-  return new Error('No statement may follow commitWith: it runs last, with COMMIT');
+/**
+ * The writes a transaction sends with COMMIT (`Transaction.commitWith`), in the order given, and the
+ * rule that comes with them: once there is one, the work may run no statement of its own.
+ */
+export class CommitWrites {
+  readonly #statements: Statement[] = [];
+
+  add(statement: Statement): void {
+    this.#statements.push(statement);
+  }
+
+  /** Throws when a write is already waiting for COMMIT: nothing may run after it. */
+  assertNoneYet(): void {
+    if (this.#statements.length > 0)
+      throw new Error('No statement may follow commitWith: it runs last, with COMMIT');
+  }
+
+  get statements(): readonly Statement[] {
+    return this.#statements;
+  }
 }
 
 /** Sent last with BEGIN and the scope; `startedAtOf` reads its answer. */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { DATABASE_POLICY } from '../dependency-policies.js';
 import {
   assertChannelName,
+  CommitWrites,
   type Database,
   type DedicatedSession,
   isConnectivityError,
@@ -16,7 +17,6 @@ import {
   scopedViews,
   scopeStatements,
   startedAtOf,
-  statementAfterCommitWith,
   TRANSACTION_CLOCK_QUERY,
   type Transaction,
 } from './database.js';
@@ -139,49 +139,42 @@ export class PgDatabase implements Database {
     // and both are answered in one round trip. That statement cannot run outside the scope: should
     // the scope fail, BEGIN has already opened the block and PostgreSQL refuses everything after it
     // until the rollback; what the caller sees is then the scope's own error, not that refusal.
-    const begun = client.query(
-      `BEGIN; ${scope.transaction}; ${TRANSACTION_CLOCK_QUERY}`,
-    ) as unknown as Promise<pg.QueryResult[]>;
-    begun.catch(() => {});
-    const afterBegin = async <R>(sent: Promise<R>): Promise<R> => {
-      try {
-        await begun;
-      } catch (error) {
-        sent.catch(() => {});
-        throw error;
-      }
+    // A pipelined query may never be awaited (an earlier one failed first): its rejection is
+    // handled here, and each is awaited through afterBegin.
+    const send = <R = pg.QueryResult>(sql: string, params?: unknown[]): Promise<R> => {
+      const sent = client.query(sql, params) as unknown as Promise<R>;
+      sent.catch(() => {});
       return sent;
     };
-    // Writes sent with COMMIT (Transaction.commitWith), in the order given.
-    const atCommit: Statement[] = [];
-    const open = () => {
-      if (atCommit.length > 0) throw statementAfterCommitWith();
+    const begun = send<pg.QueryResult[]>(`BEGIN; ${scope.transaction}; ${TRANSACTION_CLOCK_QUERY}`);
+    const afterBegin = async <R>(sent: Promise<R>): Promise<R> => {
+      await begun;
+      return sent;
     };
+    const atCommit = new CommitWrites();
     try {
       const tx: Transaction = {
         startedAt: async () => startedAtOf(await begun),
         async query<Row>(sql: string, params: readonly unknown[] = []) {
-          open();
-          return resultOf<Row>(await afterBegin(client.query(sql, params as unknown[])));
+          atCommit.assertNoneYet();
+          return resultOf<Row>(await afterBegin(send(sql, params as unknown[])));
         },
         async executeScript(sql: string) {
-          open();
-          await afterBegin(client.query(sql));
+          atCommit.assertNoneYet();
+          await afterBegin(send(sql));
         },
         afterCommit(callback: () => void) {
           committed.push(callback);
         },
         commitWith(statement: Statement) {
-          atCommit.push(statement);
+          atCommit.add(statement);
         },
       };
       const value = await work(tx);
       // Pipelined: the writes and COMMIT go out together. A write that fails aborts the transaction,
       // COMMIT then answers ROLLBACK, and the write's error is the one thrown.
-      const writes = atCommit.map((statement) => client.query(statement.sql, statement.params));
-      const commit = client.query('COMMIT');
-      for (const write of writes) write.catch(() => {});
-      commit.catch(() => {});
+      const writes = atCommit.statements.map((statement) => send(statement.sql, statement.params));
+      const commit = send('COMMIT');
       for (const write of writes) await afterBegin(write);
       if ((await afterBegin(commit)).command !== 'COMMIT') throw new Error('The transaction was rolled back');
       runAfterCommit(committed);

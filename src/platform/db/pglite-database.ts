@@ -1,6 +1,7 @@
 import { PGlite, type Results, types } from '@electric-sql/pglite';
 import {
   assertChannelName,
+  CommitWrites,
   type Database,
   type DedicatedSession,
   type PlannerSettings,
@@ -11,7 +12,6 @@ import {
   type SystemPurpose,
   scopedViews,
   startedAtOf,
-  statementAfterCommitWith,
   TRANSACTION_CLOCK_QUERY,
   type Transaction,
 } from './database.js';
@@ -75,29 +75,26 @@ export class PgliteDatabase implements Database {
     const value = await this.#db.transaction(async (transaction) => {
       const startedAt = startedAtOf(await transaction.exec(`${preamble}; ${TRANSACTION_CLOCK_QUERY}`));
       // Writes run last (Transaction.commitWith): one connection in process, no round trip to save.
-      const atCommit: Statement[] = [];
-      const open = () => {
-        if (atCommit.length > 0) throw statementAfterCommitWith();
-      };
+      const atCommit = new CommitWrites();
       const tx: Transaction = {
         startedAt: async () => startedAt,
         async query<Row>(sql: string, params: readonly unknown[] = []) {
-          open();
+          atCommit.assertNoneYet();
           return toQueryResult(await transaction.query<Row>(sql, params as unknown[]));
         },
         async executeScript(sql: string) {
-          open();
+          atCommit.assertNoneYet();
           await transaction.exec(sql);
         },
         afterCommit(callback: () => void) {
           committed.push(callback);
         },
         commitWith(statement: Statement) {
-          atCommit.push(statement);
+          atCommit.add(statement);
         },
       };
       const value = await work(tx);
-      for (const statement of atCommit.splice(0)) await transaction.query(statement.sql, statement.params);
+      for (const statement of atCommit.statements) await transaction.query(statement.sql, statement.params);
       return value;
     });
     runAfterCommit(committed);
