@@ -131,6 +131,54 @@ describe.skipIf(!postgresAvailable())('pipelined transactions [postgres]', () =>
     });
   });
 
+  describe('in writes to the socket', () => {
+    let db: Database;
+    let drop: () => Promise<void>;
+    beforeAll(async () => {
+      ({ database: db, drop } = await createTestDatabase('postgres', 1));
+      await db.schemaOwner().query('SELECT 1');
+    });
+    afterAll(async () => drop());
+
+    /** What each write of a socket to PostgreSQL carried, while `work` runs. */
+    async function socketWrites(work: () => Promise<unknown>): Promise<string[]> {
+      const writes: string[] = [];
+      const toPostgres = (socket: net.Socket) =>
+        socket.remotePort === Number(new URL(postgresAdminUrl()).port || 5432);
+      const { _write: write, _writev: writev } = net.Socket.prototype;
+      net.Socket.prototype._write = function (this: net.Socket, chunk, encoding, callback) {
+        if (toPostgres(this)) writes.push(Buffer.from(chunk).toString('latin1'));
+        return write.call(this, chunk, encoding, callback);
+      };
+      net.Socket.prototype._writev = function (this: net.Socket, chunks, callback) {
+        if (toPostgres(this))
+          writes.push(chunks.map(({ chunk }) => Buffer.from(chunk).toString('latin1')).join(''));
+        return writev?.call(this, chunks, callback);
+      };
+      try {
+        await work();
+      } finally {
+        net.Socket.prototype._write = write;
+        net.Socket.prototype._writev = writev;
+      }
+      return writes;
+    }
+
+    it('sends BEGIN with the first statement, and a commitWith write with COMMIT, in one write each', async () => {
+      const writes = await socketWrites(() =>
+        db.forTenant('default').transaction(async (tx) => {
+          await tx.query(`SELECT 'first-statement'`);
+          tx.commitWith({ sql: `SELECT 'final-write'`, params: [] });
+        }),
+      );
+      expect(writes).toHaveLength(2);
+      expect(writes[0]).toContain('BEGIN');
+      expect(writes[0]).toContain('first-statement');
+      expect(writes[1]).toContain('final-write');
+      expect(writes[1]).toContain('COMMIT');
+    });
+  });
+
   describe('when the scope cannot be set', () => {
     // A login that may not take the service's role: SET LOCAL ROLE, sent with BEGIN, fails.
     const outsider = `omnistock_test_outsider_${randomBytes(4).toString('hex')}`;
