@@ -201,6 +201,32 @@ for (const target of targets) {
       expect(idsBySubject(firstDeliveries(handled))).toEqual(idsBySubject(published));
     });
 
+    it('loses nothing when the handler of one member throws while another member carries on', async () => {
+      const broker = await connected();
+      const published = makeMessages(40);
+      const failing = new Set([published[3]?.id, published[21]?.id]);
+      const handled: BrokerMessage[] = [];
+      const failOnce = async (message: BrokerMessage) => {
+        if (failing.delete(message.id)) throw new Error('the handler fails once');
+        handled.push(message);
+        await sleep(2);
+      };
+      await member(broker, group('fail-split'), failOnce);
+      await member(broker, group('fail-split'), failOnce);
+      for (let start = 0; start < published.length; start += 10) {
+        await broker.publish(published.slice(start, start + 10));
+        await sleep(30);
+      }
+
+      await waitFor(
+        'every message handled',
+        () => firstDeliveries(handled).length >= published.length,
+        DELIVERY_TIMEOUT_MS,
+      );
+      expect(failing.size).toBe(0);
+      expectExactlyOnce(handled, published);
+    });
+
     it('removes a group with what it holds: joining its name again starts at the end of the stream', async () => {
       const broker = await connected();
       const first = await member(broker, group('retired'));

@@ -33,11 +33,18 @@ export const NATS_DUPLICATE_WINDOW_MS = 120_000;
 export const NATS_ACK_WAIT_MS = 30_000;
 export const NATS_REDELIVERY_DELAY_MS = 1_000;
 /**
- * One unacknowledged message per group: the only way JetStream keeps publish order per subject
- * through redeliveries and across several members (a nak'd message is retried before any later
- * one). It costs one round trip per message, which the event rates of one inventory afford.
+ * Unacknowledged messages per group, and pulled ahead by each member at most: enough to hide the
+ * round trip of each ack and pull, few enough to send back when a handler fails (see
+ * NatsSubscription). With one, every message waited for the ack of the one before it and cost a
+ * pull request of its own, an API call the server answers: under a steady event rate the most
+ * expensive part of a JetStream consumer, for the server and the client.
  */
-const GROUP_IN_FLIGHT_MESSAGES_MAX = 1;
+const GROUP_IN_FLIGHT_MESSAGES_MAX = 64;
+/**
+ * How long a member sends back what it receives while waiting for a message it sent back. Alone in
+ * its group, it gets that message at once; it waits this long only when another member got it.
+ */
+const REWIND_WAIT_MAX_MS = 5_000;
 /** Publishes pipelined before waiting for their acks; bounds the client's memory per call. */
 const PUBLISH_WINDOW_MESSAGES_MAX = 256;
 /** Frequent pings notice a silently dead server in ~3 intervals instead of the default ~6 minutes. */
@@ -257,12 +264,24 @@ interface NatsSubscriptionOptions {
   onClosed(subscription: NatsSubscription): void;
 }
 
-/** One member of a group: pulls and handles one message at a time, acknowledging each without waiting. */
+/**
+ * One member of a group. It pulls up to GROUP_IN_FLIGHT_MESSAGES_MAX messages ahead and handles
+ * them one at a time in delivery order, acknowledging each without waiting. When a handler throws,
+ * the member waits the redelivery delay and sends the message back, then sends back every message
+ * it holds or receives until that one comes again: JetStream redelivers what is sent back before
+ * anything new, in the order it was sent back, so the failed message comes again before the ones
+ * behind it.
+ */
 class NatsSubscription implements Subscription {
   readonly #options: NatsSubscriptionOptions;
   readonly #stop = new AbortController();
   readonly #running: Promise<void>;
   #messages: ConsumerMessages | undefined;
+  /**
+   * A message sent back after its handler threw: whatever this member receives before it comes
+   * again goes back too. Given up at `until`, should it have gone to another member.
+   */
+  #rewind: { sequence: number; until: number } | undefined;
 
   constructor(options: NatsSubscriptionOptions) {
     this.#options = options;
@@ -294,11 +313,17 @@ class NatsSubscription implements Subscription {
         }
         // No await between here and the loop: close() can only end an iteration that has begun.
         this.#messages = messages;
+        this.#rewind = undefined;
         for await (const message of messages) {
+          // Closing: what this member pulled goes back to the group now, not after the ack wait.
+          // The iteration ends once the messages pulled before close() are read.
           if (this.#stop.signal.aborted) {
-            // Back to the group now rather than after the ack wait.
             message.nak();
-            break;
+            continue;
+          }
+          if (this.#rewinding(message)) {
+            message.nak();
+            continue;
           }
           await this.#handle(message);
           failures = 0;
@@ -316,6 +341,15 @@ class NatsSubscription implements Subscription {
     }
   }
 
+  /** Whether `message` goes back because it came before the one this member sent back. */
+  #rewinding(message: JsMsg): boolean {
+    const rewind = this.#rewind;
+    if (rewind === undefined) return false;
+    if (message.seq !== rewind.sequence && Date.now() < rewind.until) return true;
+    this.#rewind = undefined;
+    return false;
+  }
+
   async #handle(delivered: JsMsg): Promise<void> {
     const { handler, logger, group } = this.#options;
     const message = this.#decode(delivered);
@@ -328,7 +362,10 @@ class NatsSubscription implements Subscription {
       await handler(message);
     } catch (error) {
       logger.warn({ err: error, broker: 'nats', group, id: message.id }, 'handler failed; redelivering');
-      delivered.nak(this.#options.redeliveryDelayMs);
+      // Held here, not delayed by the server: a message the server holds back lets later ones pass.
+      await sleepUnlessAborted(this.#options.redeliveryDelayMs, this.#stop.signal);
+      delivered.nak();
+      this.#rewind = { sequence: delivered.seq, until: Date.now() + REWIND_WAIT_MAX_MS };
       return;
     }
     // Not waited for: the next message would queue behind a round trip to the server for each ack
