@@ -29,8 +29,9 @@ export interface Subscription {
  *   consumers de-duplicate through their inbox everywhere else.
  * - `consume` joins a durable consumer group: each message goes to one member of the group, at least
  *   once; it is redelivered until the handler resolves, and a handler that throws gets it again
- *   later. Order: in-process and NATS deliver in publish order to the whole group; Redis and RabbitMQ
- *   members work in parallel, so order holds per member. Events carry their aggregate's `version`
+ *   later, before the later ones it holds. Order: the in-process broker delivers in publish order to
+ *   the whole group; NATS, Redis and RabbitMQ members work in parallel, so order holds per member
+ *   (a single member sees publish order). Events carry their aggregate's `version`
  *   (and `sequence` in the headers) so a consumer with several members can drop stale ones.
  * - `removeGroup` deletes a durable group and what it still holds, for a consumer that is retired
  *   (or a measurement's own group); its members must have closed first. A group that does not
