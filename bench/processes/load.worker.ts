@@ -202,6 +202,7 @@ async function paced(
   profile: LoadProfile,
   durationSeconds: number,
   measured: boolean,
+  settleWithinMs: number,
 ): Promise<LoadRun> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: job.connections });
   const [template] = requestsFor(profile, job.api_key) as [autocannon.Request];
@@ -214,13 +215,24 @@ async function paced(
     | undefined;
   const answers = answerLog();
   const failures = { socketErrors: 0, timeouts: 0 };
+  /** Requests not answered yet, each with what gives it up. */
+  const unanswered = new Set<() => void>();
   const send = (dueAt: number) =>
     new Promise<void>((resolve) => {
       const request = setupRequest?.({ ...template }, {}) ?? template;
       let settled = false;
       const settle = () => {
         settled = true;
+        unanswered.delete(giveUp);
         resolve();
+      };
+      // Counted as autocannon counts them: among the errors (no answer), as timeouts.
+      const giveUp = () => {
+        if (settled) return;
+        failures.socketErrors += 1;
+        failures.timeouts += 1;
+        settle();
+        outgoing.destroy();
       };
       const outgoing = http.request(
         `${job.url}${request.path}`,
@@ -239,11 +251,8 @@ async function paced(
           });
         },
       );
-      outgoing.setTimeout(REQUEST_TIMEOUT_MS, () => {
-        failures.timeouts += 1;
-        settle();
-        outgoing.destroy();
-      });
+      unanswered.add(giveUp);
+      outgoing.setTimeout(REQUEST_TIMEOUT_MS, giveUp);
       outgoing.on('error', () => {
         if (settled) return;
         failures.socketErrors += 1;
@@ -251,7 +260,16 @@ async function paced(
       });
       outgoing.end(request.body as string | undefined);
     });
-  await atRate(job.overall_rate as number, durationSeconds * 1000, (_index, dueAt) => send(dueAt));
+  // A service slower than the rate has a queue of requests (in the agent, waiting for a socket)
+  // that grows for the whole load: what is not answered soon after the last one was due counts as
+  // timed out, so that the run ends in bounded time however slow the service.
+  await atRate(
+    job.overall_rate as number,
+    durationSeconds * 1000,
+    (_index, dueAt) => send(dueAt),
+    settleWithinMs,
+  );
+  for (const giveUp of [...unanswered]) giveUp();
   agent.destroy();
   return answers.run(failures);
 }
@@ -279,16 +297,26 @@ async function warmUp(job: LoadJob): Promise<void> {
     return;
   }
   const stepSeconds = job.warm_up_seconds / PACED_WARM_UP_STEPS.length;
+  // A step's stragglers may take a step's length more, no longer: the warm-up is bounded too.
   for (const share of PACED_WARM_UP_STEPS)
-    await paced({ ...job, overall_rate: job.overall_rate * share }, profile, stepSeconds, false);
+    await paced(
+      { ...job, overall_rate: job.overall_rate * share },
+      profile,
+      stepSeconds,
+      false,
+      stepSeconds * 1000,
+    );
 }
 
 process.once('message', (job: LoadJob) => {
-  const load = job.pacing === 'uniform' && job.overall_rate !== undefined ? paced : run;
+  const measuredLoad = () =>
+    job.pacing === 'uniform' && job.overall_rate !== undefined
+      ? paced(job, job.profile, job.duration_seconds, true, REQUEST_TIMEOUT_MS)
+      : run(job, job.profile, job.duration_seconds, true);
   (async () => {
     if (job.warm_up_seconds > 0) await warmUp(job);
     await send({ type: 'measuring' });
-    await send({ type: 'done', run: await load(job, job.profile, job.duration_seconds, true) });
+    await send({ type: 'done', run: await measuredLoad() });
   })().then(
     () => process.exit(0),
     async (error: unknown) => {

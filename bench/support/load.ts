@@ -4,7 +4,11 @@ import type { LoadJob, LoadRun, WorkerMessage } from './load-protocol.js';
 import { type ProcessUsage, sampleProcess } from './process-sampler.js';
 
 const HERE = import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname);
-/** Beyond the load's own duration: process start, autocannon's last answers, the report. */
+/**
+ * Beyond the load's own duration: process start, the last answers (a paced load waits for its
+ * warm-up's stragglers as long again as the warm-up, and for the measured load's 10 s at most),
+ * the report.
+ */
 const WORKER_GRACE_MS = 30_000;
 
 export interface MeasuredLoad {

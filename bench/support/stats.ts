@@ -29,12 +29,14 @@ export function round(value: number, digits = 2): number {
 
 /**
  * Calls `tick` at `perSecond` for `durationMs`, without drifting, with the moment each call was
- * due (`performance.now()` time); resolves when every call settled.
+ * due (`performance.now()` time); resolves when every call settled, or `settleWithinMs` after the
+ * last call, whichever is first (the caller deals with what is still under way).
  */
 export async function atRate(
   perSecond: number,
   durationMs: number,
   tick: (index: number, dueAt: number) => Promise<void>,
+  settleWithinMs = Number.POSITIVE_INFINITY,
 ): Promise<void> {
   const intervalMs = 1000 / perSecond;
   const total = Math.floor((durationMs / 1000) * perSecond);
@@ -46,7 +48,14 @@ export async function atRate(
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     inFlight.push(tick(index, due));
   }
-  await Promise.allSettled(inFlight);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = Number.isFinite(settleWithinMs)
+    ? new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, settleWithinMs);
+      })
+    : new Promise<void>(() => {});
+  await Promise.race([Promise.allSettled(inFlight), limit]);
+  clearTimeout(timer);
 }
 
 export async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
