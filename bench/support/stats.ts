@@ -1,3 +1,5 @@
+import { withTimeout } from '../../src/platform/timing.js';
+
 /** Latency summary of a sample, in milliseconds. */
 export interface LatencySummary {
   count: number;
@@ -48,14 +50,10 @@ export async function atRate(
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     inFlight.push(tick(index, due));
   }
-  let timer: NodeJS.Timeout | undefined;
-  const limit = Number.isFinite(settleWithinMs)
-    ? new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, settleWithinMs);
-      })
-    : new Promise<void>(() => {});
-  await Promise.race([Promise.allSettled(inFlight), limit]);
-  clearTimeout(timer);
+  const settled = Promise.allSettled(inFlight);
+  // Past the bound, what is still under way is the caller's to give up.
+  if (Number.isFinite(settleWithinMs)) await withTimeout(settled, settleWithinMs, 'settling').catch(() => {});
+  else await settled;
 }
 
 export async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
