@@ -31,38 +31,33 @@ export interface NewMovement {
   note: string | null;
 }
 
-const MOVEMENT_PARAMS = 12;
-
 /**
  * The insert of ledger rows, as a statement to travel with the change's outbox write; none for no
  * rows. On-hand of a level always equals the sum of its quantity_change.
  */
 export function movementsInsert(movements: readonly NewMovement[]): Statement | undefined {
   if (movements.length === 0) return undefined;
-  const values: unknown[] = [];
-  const rows = movements.map((movement, index) => {
-    values.push(
-      movement.tenantId,
-      movement.id,
-      movement.productId,
-      movement.storeId,
-      movement.quantityChange,
-      movement.quantityAfter,
-      movement.reason,
-      movement.actor,
-      movement.userId,
-      movement.referenceId,
-      movement.correlationId,
-      movement.note,
-    );
-    const base = index * MOVEMENT_PARAMS;
-    return `(${Array.from({ length: MOVEMENT_PARAMS }, (_, column) => `$${base + column + 1}`).join(', ')})`;
-  });
+  const column = <T>(pick: (movement: NewMovement) => T): T[] => movements.map(pick);
+  // Arrays, not a VALUES row per movement: the same text for any number of rows, prepared once.
   return {
     sql: `INSERT INTO stock_movements (tenant_id, id, product_id, store_id, quantity_change, quantity_after, reason,
                                        actor, user_id, reference_id, correlation_id, note)
-          VALUES ${rows.join(', ')}`,
-    params: values,
+          SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::integer[], $6::integer[],
+                               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])`,
+    params: [
+      column((movement) => movement.tenantId),
+      column((movement) => movement.id),
+      column((movement) => movement.productId),
+      column((movement) => movement.storeId),
+      column((movement) => movement.quantityChange),
+      column((movement) => movement.quantityAfter),
+      column((movement) => movement.reason),
+      column((movement) => movement.actor),
+      column((movement) => movement.userId),
+      column((movement) => movement.referenceId),
+      column((movement) => movement.correlationId),
+      column((movement) => movement.note),
+    ],
   };
 }
 

@@ -34,8 +34,8 @@ async function write(tx: Transaction, statement: Statement, options: OutboxWrite
   else await tx.query(statement.sql, statement.params);
 }
 
-/** Columns per row in the multi-row insert below. */
-const OUTBOX_COLUMNS = 6;
+/** The types of the insert's parameters below, one array (or JSON array) per column. */
+const OUTBOX_COLUMNS = ['uuid[]', 'text[]', 'text[]', 'text[]', 'text[]', 'jsonb'] as const;
 
 /**
  * Appends events to the outbox inside the caller's transaction, so an event exists if and only if
@@ -67,13 +67,11 @@ export async function appendToOutbox(
     return [];
   }
   const now = new Date().toISOString();
-  const envelopes: CloudEvent[] = [];
   // The trace of the request (or consumer) writing the events travels inside them (see ADR 0021).
   const traceparent = currentTraceparent();
-  const rows: string[] = [];
-  for (const event of events) {
+  const envelopes = events.map((event): CloudEvent => {
     const eventTraceparent = event.traceparent ?? traceparent;
-    const envelope: CloudEvent = {
+    return {
       specversion: '1.0',
       id: newId(),
       source: EVENT_SOURCE,
@@ -86,25 +84,31 @@ export async function appendToOutbox(
       ...(eventTraceparent === undefined ? {} : { traceparent: eventTraceparent }),
       data: event.data,
     };
-    envelopes.push(envelope);
-    const offset = values.length;
-    rows.push(
-      `(${Array.from({ length: OUTBOX_COLUMNS }, (_, index) => `$${offset + index + 1}`).join(', ')})`,
-    );
-    values.push(
-      envelope.id,
-      event.tenantId,
-      event.aggregateType,
-      event.aggregateId,
-      event.type,
-      JSON.stringify(envelope),
-    );
-  }
+  });
+  const offset = values.length;
+  values.push(
+    envelopes.map((envelope) => envelope.id),
+    events.map((event) => event.tenantId),
+    events.map((event) => event.aggregateType),
+    events.map((event) => event.aggregateId),
+    events.map((event) => event.type),
+    // One JSON array: serialised once here and parsed once there, with no array-literal escaping.
+    JSON.stringify(envelopes),
+  );
+  const [ids, tenants, aggregateTypes, aggregateIds, types, envelopesJson] = OUTBOX_COLUMNS.map(
+    (column, index) => `$${offset + index + 1}::${column}`,
+  );
   await write(
     tx,
     {
+      // The same text for one event or hundreds, so the pool prepares it once per connection.
+      // Positions are given in insert order: the events' order (ORDER BY the ordinal).
       sql: `${prefix}INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, event_type, envelope)
-     VALUES ${rows.join(', ')}`,
+     SELECT event.id, event.tenant_id, event.aggregate_type, event.aggregate_id, event.event_type, event.envelope
+       FROM ROWS FROM (unnest(${ids}, ${tenants}, ${aggregateTypes}, ${aggregateIds}, ${types}),
+                       jsonb_array_elements(${envelopesJson}))
+            WITH ORDINALITY AS event(id, tenant_id, aggregate_type, aggregate_id, event_type, envelope, ordinal)
+      ORDER BY event.ordinal`,
       params: values,
     },
     options,

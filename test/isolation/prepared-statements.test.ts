@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/platform/db/database.js';
+import { createTestDatabase, postgresAvailable } from '../support/test-app.js';
+
+/** The pool's statements are prepared under names: parsed once per connection, then only bound. */
+describe.skipIf(!postgresAvailable())('pooled statements [postgres]', () => {
+  let db: Database;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    // One connection: every statement below meets the same server session.
+    ({ database: db, drop } = await createTestDatabase('postgres', 1));
+  });
+  afterAll(async () => {
+    await drop();
+  });
+
+  const preparedOnTheConnection = async () =>
+    (
+      await db.schemaOwner().query<{ statement: string }>('SELECT statement FROM pg_prepared_statements')
+    ).rows.map((row) => row.statement);
+
+  it('are prepared once on a connection, in transactions, with COMMIT and alone', async () => {
+    const sql = 'SELECT $1::integer + 1 AS next /* prepared once */';
+    for (let run = 0; run < 3; run += 1) {
+      await db.forTenant('default').transaction(async (tx) => {
+        await tx.query(sql, [run]);
+        tx.commitWith({ sql, params: [run] });
+      });
+    }
+    await db.schemaOwner().query(sql, [1]);
+    const prepared = await preparedOnTheConnection();
+    expect(prepared.filter((statement) => statement.includes('prepared once'))).toHaveLength(1);
+  });
+
+  it('take no more names past the cap, so texts built anew on every call cannot pile up on the server', async () => {
+    for (let built = 0; built < 300; built += 1)
+      await db.schemaOwner().query(`SELECT ${built} AS built_per_call`);
+    const prepared = await preparedOnTheConnection();
+    expect(prepared.length).toBeLessThanOrEqual(256);
+    expect(prepared.filter((statement) => statement.includes('built_per_call')).length).toBeGreaterThan(200);
+  });
+});
