@@ -32,6 +32,30 @@ describe.skipIf(!postgresAvailable())('pooled statements [postgres]', () => {
     expect(prepared.filter((statement) => statement.includes('prepared once'))).toHaveLength(1);
   });
 
+  it('keep each tenant to its own rows once PostgreSQL has settled on a generic plan', async () => {
+    const owner = db.schemaOwner();
+    for (const tenant of ['prepared-a', 'prepared-b']) {
+      await owner.query(`INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [tenant]);
+      await owner.query(`INSERT INTO stores (tenant_id, id, name, kind) VALUES ($1, 'PREP-1', $1, 'store')`, [
+        tenant,
+      ]);
+    }
+    // The same text, run often enough in one tenant's scope for a cached generic plan, then in another's.
+    const namesSeen = async (tenant: string) =>
+      (
+        await db
+          .forTenant(tenant)
+          .transaction((tx) => tx.query<{ name: string }>('SELECT name FROM stores /* rls */'))
+      ).rows.map((row) => row.name);
+    for (let run = 0; run < 8; run += 1) expect(await namesSeen('prepared-a')).toEqual(['prepared-a']);
+    const plans = await owner.query<{ generic_plans: number }>(
+      `SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%/* rls */%'`,
+    );
+    expect(plans.rows[0]?.generic_plans).toBeGreaterThan(0);
+    expect(await namesSeen('prepared-b')).toEqual(['prepared-b']);
+    expect(await namesSeen('prepared-a')).toEqual(['prepared-a']);
+  });
+
   it('take no more names past the cap, so texts built anew on every call cannot pile up on the server', async () => {
     for (let built = 0; built < 300; built += 1)
       await db.schemaOwner().query(`SELECT ${built} AS built_per_call`);
