@@ -20,16 +20,23 @@ describe.skipIf(!postgresAvailable())('pooled statements [postgres]', () => {
     ).rows.map((row) => row.statement);
 
   it('are prepared once on a connection, in transactions, with COMMIT and alone', async () => {
-    const sql = 'SELECT $1::integer + 1 AS next /* prepared once */';
+    // A text of its own for each way a statement reaches the pool, each run three times.
+    const inTransaction = 'SELECT $1::integer + 1 AS next /* in a transaction */';
+    const withCommit = 'SELECT $1::integer + 1 AS next /* with COMMIT */';
+    const alone = 'SELECT $1::integer + 1 AS next /* alone */';
     for (let run = 0; run < 3; run += 1) {
       await db.forTenant('default').transaction(async (tx) => {
-        await tx.query(sql, [run]);
-        tx.commitWith({ sql, params: [run] });
+        await tx.query(inTransaction, [run]);
+        tx.commitWith({ sql: withCommit, params: [run] });
       });
+      await db.schemaOwner().query(alone, [run]);
     }
-    await db.schemaOwner().query(sql, [1]);
     const prepared = await preparedOnTheConnection();
-    expect(prepared.filter((statement) => statement.includes('prepared once'))).toHaveLength(1);
+    for (const sql of [inTransaction, withCommit, alone])
+      expect(
+        prepared.filter((statement) => statement === sql),
+        sql,
+      ).toHaveLength(1);
   });
 
   it('keep each tenant to its own rows once PostgreSQL has settled on a generic plan', async () => {

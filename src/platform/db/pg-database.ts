@@ -156,13 +156,12 @@ export class PgDatabase implements Database {
       return sent;
     };
     const atCommit = new CommitWrites();
-    const prepared = (sql: string, params: readonly unknown[]) => this.#prepared(sql, params);
     try {
       const tx: Transaction = {
         startedAt: async () => startedAtOf(await begun),
-        async query<Row>(sql: string, params: readonly unknown[] = []) {
+        query: async <Row>(sql: string, params: readonly unknown[] = []) => {
           atCommit.assertNoneYet();
-          return resultOf<Row>(await afterBegin(send(prepared(sql, params))));
+          return resultOf<Row>(await afterBegin(send(this.#prepared(sql, params))));
         },
         async executeScript(sql: string) {
           atCommit.assertNoneYet();
@@ -206,11 +205,9 @@ export class PgDatabase implements Database {
   }
 
   /**
-   * A pooled statement, named so that each connection parses it once and, after a few runs,
-   * PostgreSQL may stop planning it too (a generic plan). A batch's statements were parsed, bound
-   * and planned anew on every call, which cost PostgreSQL about a third of a reservation batch's
-   * time (statement durations logged under reserve-spread). Statements whose text varies with
-   * their input would each take a name: past the cap, new texts run unnamed.
+   * A pooled statement, named so that each connection parses it once and PostgreSQL may settle on
+   * a generic plan instead of planning it on every call (ADR 0033). Past the cap, new texts run
+   * unnamed.
    */
   #prepared(sql: string, params: readonly unknown[]): pg.QueryConfig {
     const name = namedUnderCap(this.#poolPrepared, sql, 'omnistock_', POOL_PREPARED_STATEMENTS_MAX);
