@@ -47,6 +47,26 @@ describe('KeyedBatchQueue', () => {
     await expect(Promise.all(answers)).resolves.toEqual(['a:1', 'a:2', 'b:3', 'a:4']);
   });
 
+  it("lets a key's next batch send its work before it answers the batch that finished", async () => {
+    const { batches, run } = controlledRunner();
+    const order: string[] = [];
+    // Like a database client: a batch's statements leave on the next tick, not in the call.
+    const sendingRun = (key: string, items: readonly number[]) => {
+      process.nextTick(() => order.push(`sent ${items.join()}`));
+      return run(key, items);
+    };
+    const queue = new KeyedBatchQueue(sendingRun, 10);
+    const first = queue.submit('k', 1);
+    const second = queue.submit('k', 2);
+    await settle();
+    const answered = first.then(() => order.push('answered 1'));
+    batches[0]?.finish();
+    await answered;
+    expect(order).toEqual(['sent 1', 'sent 2', 'answered 1']);
+    batches[1]?.finish();
+    await expect(second).resolves.toBe('k:2');
+  });
+
   it('caps a batch at its size and takes the rest in the next one, in arrival order', async () => {
     const { batches, run } = controlledRunner();
     const queue = new KeyedBatchQueue(run, 2);
