@@ -295,6 +295,7 @@ async function assemble(
     {
       batchSizeMax: config.outboxBatchSizeMax,
       sweepIntervalMs: config.outboxSweepIntervalMs,
+      sequenceIntervalMinMs: config.outboxSequenceIntervalMinMs,
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       exclusivity: database.kind === 'postgres' ? 'advisory-lock' : 'single-process',
       breakerThreshold: BROKER_POLICY.breakerThreshold,
