@@ -163,6 +163,21 @@ describe.skipIf(!postgresAvailable())('coalesced reservations on several instanc
     for (const response of capped)
       expect(response.body.code, describeResponse('capped', response)).toBe('CUSTOMER_UNITS_LIMIT_EXCEEDED');
     expect(await levelRow(product.id, store)).toEqual({ quantity: 100, reserved: UNITS_PER_PRODUCT_MAX });
+
+    // At the cap already: a batch takes the stock for all of them, then gives every unit back.
+    const overCap = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        instance(0).request('POST', '/api/v1/reservations', {
+          body: { product_id: product.id, store_id: store, quantity: 1, customer_id: 'greedy' },
+        }),
+      ),
+    );
+    for (const response of overCap)
+      expect(response.body.code, describeResponse('over the cap', response)).toBe(
+        'CUSTOMER_UNITS_LIMIT_EXCEEDED',
+      );
+    expect(await levelRow(product.id, store)).toEqual({ quantity: 100, reserved: UNITS_PER_PRODUCT_MAX });
+    expect(await findInvariantViolations(owner())).toEqual([]);
   });
 
   it('answers a request for a level that does not exist 404 without failing its batch', async () => {

@@ -260,10 +260,12 @@ export class ReservationService {
   }
 
   /**
-   * A batch in one transaction: lock its customers and read their holds; then, when the batch is
-   * on one level, one conditional UPDATE for the total of what passed the caps. Only when that does
-   * not fit (or the batch spans levels) are the levels locked in key order and shared out request
-   * by request. Then one insert of every reservation and one outbox write.
+   * A batch in one transaction: lock its customers and read their holds and, when the batch is on
+   * one level, reserve everything it asks for in one conditional UPDATE — both in the transaction's
+   * first round trip. Requests past their customer's caps then give their units back; only when the
+   * stock is not there for the whole batch (or the batch spans levels) are the levels locked in key
+   * order and shared out request by request. Then one insert of every reservation and one outbox
+   * write, with COMMIT.
    */
   async #reserveInTransaction(
     tx: Transaction,
@@ -272,14 +274,23 @@ export class ReservationService {
   ): Promise<ItemOutcome<ReservationRow>[]> {
     const requests = batch.map((pending) => pending.request);
     const customerIds = [...new Set(requests.map((request) => request.customerId))];
-    const held = heldByCustomer(await lockCustomersAndReadHolds(tx, tenantId, customerIds));
     const levels = levelsOf(requests).sort(compareLevelKeys);
+    // Sent together, customers first (the lock order: customers, then levels). The UPDATE is not
+    // awaited here: should the holds read fail, the transaction is aborted and so is the UPDATE.
+    const holdsRead = lockCustomersAndReadHolds(tx, tenantId, customerIds);
+    const onlyLevel = levels.length === 1 ? levels[0] : undefined;
+    const everythingReserved =
+      onlyLevel === undefined ? undefined : reserveEverythingAsked(tx, tenantId, onlyLevel, requests);
+    // Awaited in #reserve, unless the holds read fails first and takes the transaction with it.
+    everythingReserved?.catch(() => {});
+    const held = heldByCustomer(await holdsRead);
     const { allocation, granted, reservedLevels, inserted } = await this.#reserve(
       tx,
       tenantId,
       batch,
       levels,
       held,
+      everythingReserved,
     );
     const rowById = new Map(inserted.rows.map((row) => [row.id, row]));
     const grantedByLevel = groupBy(granted, ({ pending }) => levelKeyOf(pending.request));
@@ -323,9 +334,9 @@ export class ReservationService {
 
   /**
    * Who gets stock, the levels as they are after reserving it, and the reservation rows. A batch on
-   * one level first assumes the stock is there and lets one conditional UPDATE of the total that
-   * passed the caps say whether it is; only when it is not (or the batch spans levels) are the
-   * levels locked in key order and shared out request by request.
+   * one level has already asked for everything in one conditional UPDATE (`everythingReserved`);
+   * only when that did not fit (or the batch spans levels) are the levels locked in key order and
+   * shared out request by request.
    */
   async #reserve(
     tx: Transaction,
@@ -333,6 +344,7 @@ export class ReservationService {
     batch: readonly PendingReservation[],
     levels: readonly RequestedReservation[],
     held: ReadonlyMap<string, HeldByCustomer>,
+    everythingReserved: Promise<StockLevelRow | undefined> | undefined,
   ): Promise<{
     allocation: BatchAllocation;
     granted: Granted[];
@@ -342,7 +354,9 @@ export class ReservationService {
   }> {
     const requests = batch.map((pending) => pending.request);
     const { allocation, reservedLevels } =
-      (await this.#reserveOptimistically(tx, tenantId, requests, levels, held)) ??
+      (everythingReserved === undefined
+        ? undefined
+        : await this.#keepWhatPassedTheCaps(tx, tenantId, requests, levels, held, everythingReserved)) ??
       (await this.#reserveUnderLock(tx, tenantId, requests, levels, held));
     const granted = batch.flatMap((pending, index) =>
       allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
@@ -363,16 +377,20 @@ export class ReservationService {
     return { allocation, granted, reservedLevels, inserted };
   }
 
-  /** One level, stock assumed: undefined when the conditional UPDATE finds it is not there. */
-  async #reserveOptimistically(
+  /**
+   * One level, everything asked for reserved already: the requests past their customer's caps give
+   * their units back (one more UPDATE, only then). Undefined when the level did not have stock for
+   * the whole batch: nothing was reserved, and the batch is shared out under the level's lock.
+   */
+  async #keepWhatPassedTheCaps(
     tx: Transaction,
     tenantId: string,
     requests: readonly RequestedReservation[],
     levels: readonly RequestedReservation[],
     held: ReadonlyMap<string, HeldByCustomer>,
+    everythingReserved: Promise<StockLevelRow | undefined>,
   ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] } | undefined> {
-    const only = levels.length === 1 ? levels[0] : undefined;
-    if (only === undefined) return undefined;
+    const [only] = levels as [RequestedReservation];
     const key = levelKeyOf(only);
     const allocation = allocateReservations(
       requests,
@@ -380,10 +398,18 @@ export class ReservationService {
       held,
       this.policy,
     );
-    const units = allocation.unitsByLevel.get(key);
-    if (units === undefined) return { allocation, reservedLevels: [] };
-    const reservedLevels = await reserveOnLevels(tx, tenantId, [{ ...only, units }]);
-    return reservedLevels.length === 1 ? { allocation, reservedLevels } : undefined;
+    const reserved = await everythingReserved;
+    if (reserved === undefined) return undefined;
+    const refusedUnits = unitsAskedOf(requests) - (allocation.unitsByLevel.get(key) ?? 0);
+    if (refusedUnits === 0) return { allocation, reservedLevels: [reserved] };
+    const after = await releaseReserved(
+      tx,
+      { tenantId, productId: only.productId, storeId: only.storeId },
+      refusedUnits,
+    );
+    if (after === undefined) throw new Error(`Level ${key} lost units it had just reserved`);
+    // Every request refused: the level is as it was, and there is no change to record.
+    return { allocation, reservedLevels: allocation.unitsByLevel.has(key) ? [after] : [] };
   }
 
   /** Levels locked in key order, the stock shared out request by request, written in one UPDATE. */
@@ -800,4 +826,24 @@ function refusalOf(request: RequestedReservation, allocation: Allocation | undef
 interface Granted {
   pending: PendingReservation;
   id: string;
+}
+
+function unitsAskedOf(requests: readonly RequestedReservation[]): number {
+  return requests.reduce((sum, request) => sum + request.quantity, 0);
+}
+
+/**
+ * Everything a one-level batch asks for, in one conditional UPDATE: the level after it, or
+ * undefined when the level does not have that much (or is not sellable, or does not exist).
+ */
+async function reserveEverythingAsked(
+  tx: Transaction,
+  tenantId: string,
+  level: RequestedReservation,
+  requests: readonly RequestedReservation[],
+): Promise<StockLevelRow | undefined> {
+  const [reserved] = await reserveOnLevels(tx, tenantId, [
+    { productId: level.productId, storeId: level.storeId, units: unitsAskedOf(requests) },
+  ]);
+  return reserved;
 }
