@@ -275,14 +275,16 @@ export class ReservationService {
     const requests = batch.map((pending) => pending.request);
     const customerIds = [...new Set(requests.map((request) => request.customerId))];
     const levels = levelsOf(requests).sort(compareLevelKeys);
-    // Sent together, customers first (the lock order: customers, then levels). The UPDATE is not
-    // awaited here: should the holds read fail, the transaction is aborted and so is the UPDATE.
+    // Sent together, customers first (the lock order: customers, then levels). The level step is
+    // not awaited here: should the holds read fail, the transaction is aborted and so is the step.
     const holdsRead = lockCustomersAndReadHolds(tx, tenantId, customerIds);
     const onlyLevel = levels.length === 1 ? levels[0] : undefined;
-    const everythingReserved =
-      onlyLevel === undefined ? undefined : reserveEverythingAsked(tx, tenantId, onlyLevel, requests);
+    const levelStep: LevelStep =
+      onlyLevel === undefined
+        ? { kind: 'locked', levels: lockLevels(tx, tenantId, levels) }
+        : { kind: 'everything-reserved', level: reserveEverythingAsked(tx, tenantId, onlyLevel, requests) };
     // Awaited in #reserve, unless the holds read fails first and takes the transaction with it.
-    everythingReserved?.catch(() => {});
+    (levelStep.kind === 'locked' ? levelStep.levels : levelStep.level).catch(() => {});
     const held = heldByCustomer(await holdsRead);
     const { allocation, granted, reservedLevels, inserted } = await this.#reserve(
       tx,
@@ -290,7 +292,7 @@ export class ReservationService {
       batch,
       levels,
       held,
-      everythingReserved,
+      levelStep,
     );
     const rowById = new Map(inserted.rows.map((row) => [row.id, row]));
     const grantedByLevel = groupBy(granted, ({ pending }) => levelKeyOf(pending.request));
@@ -334,9 +336,9 @@ export class ReservationService {
 
   /**
    * Who gets stock, the levels as they are after reserving it, and the reservation rows. A batch on
-   * one level has already asked for everything in one conditional UPDATE (`everythingReserved`);
-   * only when that did not fit (or the batch spans levels) are the levels locked in key order and
-   * shared out request by request.
+   * one level has already asked for everything in one conditional UPDATE; only when that did not
+   * fit are its levels locked now. A batch across levels has locked them (in key order) already.
+   * Levels under lock are shared out request by request.
    */
   async #reserve(
     tx: Transaction,
@@ -344,7 +346,7 @@ export class ReservationService {
     batch: readonly PendingReservation[],
     levels: readonly RequestedReservation[],
     held: ReadonlyMap<string, HeldByCustomer>,
-    everythingReserved: Promise<StockLevelRow | undefined> | undefined,
+    levelStep: LevelStep,
   ): Promise<{
     allocation: BatchAllocation;
     granted: Granted[];
@@ -354,10 +356,17 @@ export class ReservationService {
   }> {
     const requests = batch.map((pending) => pending.request);
     const { allocation, reservedLevels } =
-      (everythingReserved === undefined
-        ? undefined
-        : await this.#keepWhatPassedTheCaps(tx, tenantId, requests, levels, held, everythingReserved)) ??
-      (await this.#reserveUnderLock(tx, tenantId, requests, levels, held));
+      (levelStep.kind === 'everything-reserved'
+        ? await this.#keepWhatPassedTheCaps(tx, tenantId, requests, levels, held, levelStep.level)
+        : undefined) ??
+      (await this.#reserveUnderLock(
+        tx,
+        tenantId,
+        requests,
+        levels,
+        held,
+        levelStep.kind === 'locked' ? levelStep.levels : lockLevels(tx, tenantId, levels),
+      ));
     const granted = batch.flatMap((pending, index) =>
       allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
     );
@@ -412,15 +421,16 @@ export class ReservationService {
     return { allocation, reservedLevels: allocation.unitsByLevel.has(key) ? [after] : [] };
   }
 
-  /** Levels locked in key order, the stock shared out request by request, written in one UPDATE. */
+  /** Levels locked in key order (`locking`), the stock shared out request by request, written in one UPDATE. */
   async #reserveUnderLock(
     tx: Transaction,
     tenantId: string,
     requests: readonly RequestedReservation[],
     levels: readonly RequestedReservation[],
     held: ReadonlyMap<string, HeldByCustomer>,
+    locking: Promise<StockLevelRow[]>,
   ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] }> {
-    const locked = await lockLevels(tx, tenantId, levels);
+    const locked = await locking;
     const available = new Map(
       locked
         .filter((level) => level.sellable)
@@ -821,6 +831,15 @@ function refusalOf(request: RequestedReservation, allocation: Allocation | undef
       throw new Error(`No refusal for a ${allocation?.kind ?? 'missing'} allocation`);
   }
 }
+
+/**
+ * What a batch's first round trip does to its levels besides the customers' locks: a batch on one
+ * level reserves everything it asks for (the level after, or undefined when it did not have that
+ * much); a batch across levels locks them, in key order, to share them out.
+ */
+type LevelStep =
+  | { kind: 'everything-reserved'; level: Promise<StockLevelRow | undefined> }
+  | { kind: 'locked'; levels: Promise<StockLevelRow[]> };
 
 /** A request the batch grants, with the id of the reservation it gets. */
 interface Granted {
