@@ -1,14 +1,24 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CoalescingRunner } from './coalescing-runner.js';
 
-/** Work whose runs finish only when the test says so. */
-function controlledWork() {
+/** A runner whose runs finish only when the test says so. */
+function controlledRunner(intervalMinMs?: number) {
   const runs: { startedAt: number; finish: () => void }[] = [];
   const work = () =>
     new Promise<void>((resolve) => {
       runs.push({ startedAt: performance.now(), finish: resolve });
     });
-  return { runs, work };
+  const runner = new CoalescingRunner(work, intervalMinMs === undefined ? {} : { intervalMinMs });
+  return { runs, runner };
+}
+
+/** A runner paced at 5 ms whose first run has started and finished, `afterMs` ago. */
+async function pacedAfterOneRun(afterMs: number) {
+  const controlled = controlledRunner(5);
+  controlled.runner.wake();
+  controlled.runs[0]?.finish();
+  await vi.advanceTimersByTimeAsync(afterMs);
+  return controlled;
 }
 
 describe('CoalescingRunner', () => {
@@ -20,8 +30,7 @@ describe('CoalescingRunner', () => {
   });
 
   it('runs at once when idle, and once more for any number of wakes during a run', async () => {
-    const { runs, work } = controlledWork();
-    const runner = new CoalescingRunner(work);
+    const { runs, runner } = controlledRunner();
     runner.wake();
     expect(runs).toHaveLength(1);
     runner.wake();
@@ -35,11 +44,7 @@ describe('CoalescingRunner', () => {
   });
 
   it('starts runs at least the minimum interval apart, one run for every wake in between', async () => {
-    const { runs, work } = controlledWork();
-    const runner = new CoalescingRunner(work, { intervalMinMs: 5 });
-    runner.wake();
-    runs[0]?.finish();
-    await vi.advanceTimersByTimeAsync(1);
+    const { runs, runner } = await pacedAfterOneRun(1);
     runner.wake();
     await vi.advanceTimersByTimeAsync(1);
     runner.wake();
@@ -54,21 +59,13 @@ describe('CoalescingRunner', () => {
   });
 
   it('runs a wake at once when the last run started longer ago than the interval', async () => {
-    const { runs, work } = controlledWork();
-    const runner = new CoalescingRunner(work, { intervalMinMs: 5 });
-    runner.wake();
-    runs[0]?.finish();
-    await vi.advanceTimersByTimeAsync(6);
+    const { runs, runner } = await pacedAfterOneRun(6);
     runner.wake();
     expect(runs).toHaveLength(2);
   });
 
   it('drops a wake waiting for its interval when stopped', async () => {
-    const { runs, work } = controlledWork();
-    const runner = new CoalescingRunner(work, { intervalMinMs: 5 });
-    runner.wake();
-    runs[0]?.finish();
-    await vi.advanceTimersByTimeAsync(1);
+    const { runs, runner } = await pacedAfterOneRun(1);
     runner.wake();
     await runner.stop();
     await vi.advanceTimersByTimeAsync(10);

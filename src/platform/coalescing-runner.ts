@@ -36,7 +36,8 @@ export class CoalescingRunner {
       this.#wokenWhileRunning = true;
       return;
     }
-    const waitMs = this.#lastStartedAt + this.#intervalMinMs - performance.now();
+    const now = performance.now();
+    const waitMs = this.#lastStartedAt + this.#intervalMinMs - now;
     if (waitMs > 0) {
       this.#pacing = setTimeout(() => {
         this.#pacing = undefined;
@@ -44,7 +45,7 @@ export class CoalescingRunner {
       }, waitMs);
       return;
     }
-    this.#lastStartedAt = performance.now();
+    this.#lastStartedAt = now;
     this.#running = this.work().finally(() => {
       this.#running = undefined;
       if (this.#wokenWhileRunning) {

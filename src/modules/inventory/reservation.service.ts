@@ -275,16 +275,9 @@ export class ReservationService {
     const requests = batch.map((pending) => pending.request);
     const customerIds = [...new Set(requests.map((request) => request.customerId))];
     const levels = levelsOf(requests).sort(compareLevelKeys);
-    // Sent together, customers first (the lock order: customers, then levels). The level step is
-    // not awaited here: should the holds read fail, the transaction is aborted and so is the step.
+    // Sent together, customers first (the lock order: customers, then levels).
     const holdsRead = lockCustomersAndReadHolds(tx, tenantId, customerIds);
-    const onlyLevel = levels.length === 1 ? levels[0] : undefined;
-    const levelStep: LevelStep =
-      onlyLevel === undefined
-        ? { kind: 'locked', levels: lockLevels(tx, tenantId, levels) }
-        : { kind: 'everything-reserved', level: reserveEverythingAsked(tx, tenantId, onlyLevel, requests) };
-    // Awaited in #reserve, unless the holds read fails first and takes the transaction with it.
-    (levelStep.kind === 'locked' ? levelStep.levels : levelStep.level).catch(() => {});
+    const levelStep = sendLevelStep(tx, tenantId, requests, levels);
     const held = heldByCustomer(await holdsRead);
     const { allocation, granted, reservedLevels, inserted } = await this.#reserve(
       tx,
@@ -355,18 +348,13 @@ export class ReservationService {
     inserted: { statement: Statement | undefined; rows: ReservationRow[] };
   }> {
     const requests = batch.map((pending) => pending.request);
+    const underLock = (locking: Promise<StockLevelRow[]>) =>
+      this.#reserveUnderLock(tx, tenantId, requests, levels, held, locking);
     const { allocation, reservedLevels } =
-      (levelStep.kind === 'everything-reserved'
-        ? await this.#keepWhatPassedTheCaps(tx, tenantId, requests, levels, held, levelStep.level)
-        : undefined) ??
-      (await this.#reserveUnderLock(
-        tx,
-        tenantId,
-        requests,
-        levels,
-        held,
-        levelStep.kind === 'locked' ? levelStep.levels : lockLevels(tx, tenantId, levels),
-      ));
+      levelStep.kind === 'locked'
+        ? await underLock(levelStep.locked)
+        : ((await this.#keepWhatPassedTheCaps(tx, tenantId, requests, held, levelStep)) ??
+          (await underLock(lockLevels(tx, tenantId, levels))));
     const granted = batch.flatMap((pending, index) =>
       allocation.allocations[index]?.kind === 'reserved' ? [{ pending, id: newId() }] : [],
     );
@@ -395,25 +383,23 @@ export class ReservationService {
     tx: Transaction,
     tenantId: string,
     requests: readonly RequestedReservation[],
-    levels: readonly RequestedReservation[],
     held: ReadonlyMap<string, HeldByCustomer>,
-    everythingReserved: Promise<StockLevelRow | undefined>,
+    { level, units, after: reserved }: EverythingReserved,
   ): Promise<{ allocation: BatchAllocation; reservedLevels: StockLevelRow[] } | undefined> {
-    const [only] = levels as [RequestedReservation];
-    const key = levelKeyOf(only);
+    const key = levelKeyOf(level);
     const allocation = allocateReservations(
       requests,
       new Map([[key, Number.POSITIVE_INFINITY]]),
       held,
       this.policy,
     );
-    const reserved = await everythingReserved;
-    if (reserved === undefined) return undefined;
-    const refusedUnits = unitsAskedOf(requests) - (allocation.unitsByLevel.get(key) ?? 0);
-    if (refusedUnits === 0) return { allocation, reservedLevels: [reserved] };
+    const reservedLevel = await reserved;
+    if (reservedLevel === undefined) return undefined;
+    const refusedUnits = units - (allocation.unitsByLevel.get(key) ?? 0);
+    if (refusedUnits === 0) return { allocation, reservedLevels: [reservedLevel] };
     const after = await releaseReserved(
       tx,
-      { tenantId, productId: only.productId, storeId: only.storeId },
+      { tenantId, productId: level.productId, storeId: level.storeId },
       refusedUnits,
     );
     if (after === undefined) throw new Error(`Level ${key} lost units it had just reserved`);
@@ -832,14 +818,16 @@ function refusalOf(request: RequestedReservation, allocation: Allocation | undef
   }
 }
 
-/**
- * What a batch's first round trip does to its levels besides the customers' locks: a batch on one
- * level reserves everything it asks for (the level after, or undefined when it did not have that
- * much); a batch across levels locks them, in key order, to share them out.
- */
-type LevelStep =
-  | { kind: 'everything-reserved'; level: Promise<StockLevelRow | undefined> }
-  | { kind: 'locked'; levels: Promise<StockLevelRow[]> };
+/** A one-level batch's UPDATE of every unit it asks for: the level after it, or undefined when it did not have them. */
+interface EverythingReserved {
+  kind: 'everything-reserved';
+  level: RequestedReservation;
+  units: number;
+  after: Promise<StockLevelRow | undefined>;
+}
+
+/** What a batch's first round trip does to its levels besides the customers' locks. */
+type LevelStep = EverythingReserved | { kind: 'locked'; locked: Promise<StockLevelRow[]> };
 
 /** A request the batch grants, with the id of the reservation it gets. */
 interface Granted {
@@ -847,22 +835,28 @@ interface Granted {
   id: string;
 }
 
-function unitsAskedOf(requests: readonly RequestedReservation[]): number {
-  return requests.reduce((sum, request) => sum + request.quantity, 0);
-}
-
 /**
- * Everything a one-level batch asks for, in one conditional UPDATE: the level after it, or
- * undefined when the level does not have that much (or is not sellable, or does not exist).
+ * Sends, without waiting, what a batch's first round trip does to its levels: a batch on one level
+ * reserves everything it asks for in one conditional UPDATE; a batch across levels locks them, in
+ * key order, to share them out. Awaited once the holds are in, unless the holds read fails first
+ * and takes the transaction (and this statement) with it: the rejection is handled here for that.
  */
-async function reserveEverythingAsked(
+function sendLevelStep(
   tx: Transaction,
   tenantId: string,
-  level: RequestedReservation,
   requests: readonly RequestedReservation[],
-): Promise<StockLevelRow | undefined> {
-  const [reserved] = await reserveOnLevels(tx, tenantId, [
-    { productId: level.productId, storeId: level.storeId, units: unitsAskedOf(requests) },
-  ]);
-  return reserved;
+  levels: readonly RequestedReservation[],
+): LevelStep {
+  const [level] = levels;
+  if (level === undefined || levels.length > 1) {
+    const locked = lockLevels(tx, tenantId, levels);
+    locked.catch(() => {});
+    return { kind: 'locked', locked };
+  }
+  const units = requests.reduce((sum, request) => sum + request.quantity, 0);
+  const after = reserveOnLevels(tx, tenantId, [
+    { productId: level.productId, storeId: level.storeId, units },
+  ]).then(([reserved]) => reserved);
+  after.catch(() => {});
+  return { kind: 'everything-reserved', level, units, after };
 }
