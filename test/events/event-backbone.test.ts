@@ -240,6 +240,25 @@ describeOnEachDatabase('event backbone', (harness) => {
     expect(left.rows.map((row) => row.event_type)).toEqual(['product.created', 'stock.created']);
   });
 
+  it('purges the log as a prefix: an event inside its retention keeps every later one', async () => {
+    const { db } = harness();
+    await stocked(1);
+    await untilPublished();
+    // product.created is young; store.created before it and stock.created after it are old.
+    await db
+      .schemaOwner()
+      .query(
+        `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'product.created'`,
+      );
+    expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(1);
+    const left = await db
+      .schemaOwner()
+      .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY sequence');
+    expect(left.rows.map((row) => row.event_type)).toEqual(['product.created', 'stock.created']);
+    await db.schemaOwner().query(`UPDATE outbox_events SET created_at = now() - interval '40 days'`);
+    expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(2);
+  });
+
   it('never moves the publish watermark back: a late acknowledgement cannot undo a later one', async () => {
     const { db } = harness();
     await stocked(1);

@@ -370,7 +370,7 @@ export class OutboxRelay {
       const first = events[0] as SequencedEvent;
       await recordPublishFailure(
         lease.session,
-        first.id,
+        first.sequence,
         error instanceof Error ? error.message : String(error),
       ).catch(() => {});
       throw error;

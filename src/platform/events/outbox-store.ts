@@ -126,9 +126,9 @@ export async function markPublished(db: Queryable, throughSequence: number): Pro
 }
 
 /** Bookkeeping of a failed attempt on the batch's first event (the one blocking the rest). */
-export async function recordPublishFailure(db: Queryable, id: string, error: string): Promise<void> {
-  await db.query('UPDATE outbox_events SET attempts = attempts + 1, last_error = $2 WHERE id = $1', [
-    id,
+export async function recordPublishFailure(db: Queryable, sequence: number, error: string): Promise<void> {
+  await db.query('UPDATE outbox_events SET attempts = attempts + 1, last_error = $2 WHERE sequence = $1', [
+    sequence,
     error.slice(0, 1000),
   ]);
 }
@@ -185,6 +185,9 @@ export async function eventLogHead(db: Queryable): Promise<number> {
 /**
  * Deletes published events older than the retention, oldest first, at most `batchSizeMax`: the event
  * log (GET /events, SSE resume, replay) reaches back that far. Unpublished events are never deleted.
+ * The log is walked in sequence order, the order events become deletable in, and the walk stops at
+ * the first event still inside the retention: an older event sequenced after it (a transaction that
+ * started earlier and committed later) waits for it, so the log stays a contiguous suffix.
  */
 export async function purgePublishedEvents(
   db: Queryable,
@@ -192,11 +195,16 @@ export async function purgePublishedEvents(
   batchSizeMax: number,
 ): Promise<number> {
   const result = await db.query(
-    `DELETE FROM outbox_events WHERE position IN (
-       SELECT position FROM outbox_events
+    `WITH oldest AS (
+       SELECT position, sequence, created_at FROM outbox_events
         WHERE sequence <= (SELECT through_sequence FROM event_log_published)
-          AND created_at < now() - make_interval(secs => $1)
-        ORDER BY position LIMIT $2)`,
+        ORDER BY sequence LIMIT $2
+     ), retained_from AS (
+       SELECT min(sequence) AS sequence FROM oldest WHERE created_at >= now() - make_interval(secs => $1)
+     )
+     DELETE FROM outbox_events WHERE position IN (
+       SELECT position FROM oldest
+        WHERE (SELECT sequence FROM retained_from) IS NULL OR sequence < (SELECT sequence FROM retained_from))`,
     [olderThanSeconds, batchSizeMax],
   );
   return result.rowCount;
