@@ -25,7 +25,13 @@ export class AppError extends Error {
     readonly extensions: Readonly<Record<string, unknown>> = {},
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
+    // A refusal the client caused (4xx) is logged by its code and detail, never with a stack, and
+    // capturing one cost more than the rest of a refused reservation after a sell-out. A 5xx keeps
+    // its stack: that one is read.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (definition.status < 500) Error.stackTraceLimit = 0;
     super(detail);
+    Error.stackTraceLimit = stackTraceLimit;
   }
 
   get code(): string {
