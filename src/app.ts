@@ -296,6 +296,7 @@ async function assemble(
       batchSizeMax: config.outboxBatchSizeMax,
       sweepIntervalMs: config.outboxSweepIntervalMs,
       sequenceIntervalMinMs: config.outboxSequenceIntervalMinMs,
+      watermarkIntervalMinMs: config.outboxWatermarkIntervalMinMs,
       publishTimeoutMs: config.brokerPublishTimeoutMs,
       exclusivity: database.kind === 'postgres' ? 'advisory-lock' : 'single-process',
       breakerThreshold: BROKER_POLICY.breakerThreshold,

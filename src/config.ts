@@ -37,6 +37,7 @@ export interface Config {
   outboxBatchSizeMax: number;
   outboxSweepIntervalMs: number;
   outboxSequenceIntervalMinMs: number;
+  outboxWatermarkIntervalMinMs: number;
   brokerPublishTimeoutMs: number;
   brokerRetryDelayMaxMs: number;
   brokerBreakerHalfOpenAfterMs: number;
@@ -162,6 +163,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     outboxBatchSizeMax: reader.integer('OUTBOX_BATCH_SIZE_MAX', 500, 1, 10_000),
     outboxSweepIntervalMs: reader.integer('OUTBOX_SWEEP_INTERVAL_MS', 30_000, 1_000, 3_600_000),
     outboxSequenceIntervalMinMs: reader.integer('OUTBOX_SEQUENCE_INTERVAL_MIN_MS', 5, 0, 1_000),
+    outboxWatermarkIntervalMinMs: reader.integer('OUTBOX_WATERMARK_INTERVAL_MIN_MS', 100, 0, 60_000),
     brokerPublishTimeoutMs: reader.integer('BROKER_PUBLISH_TIMEOUT_MS', 5_000, 100, 60_000),
     brokerRetryDelayMaxMs: reader.integer('BROKER_RETRY_DELAY_MAX_MS', 30_000, 100, 600_000),
     brokerBreakerHalfOpenAfterMs: reader.integer('BROKER_BREAKER_HALF_OPEN_AFTER_MS', 5_000, 100, 600_000),

@@ -219,44 +219,47 @@ describeOnEachDatabase('event backbone', (harness) => {
     expect(stored.rowCount).toBe(0);
   });
 
-  it('purges published events past their retention, never unpublished ones', async () => {
-    const { db } = harness();
+  /** Published events store.created, product.created and stock.created, all but `young` 40 days old. */
+  async function publishedAndAgedBut(young: string): Promise<void> {
     await stocked(1);
     await untilPublished();
-    await db
-      .schemaOwner()
-      .query(
-        `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'stock.created'`,
-      );
+    await harness()
+      .db.schemaOwner()
+      .query(`UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> $1`, [
+        young,
+      ]);
+  }
+
+  async function eventTypesLeft(): Promise<string[]> {
+    const left = await harness()
+      .db.schemaOwner()
+      .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY sequence');
+    return left.rows.map((row) => row.event_type);
+  }
+
+  const RETENTION_SECONDS = 30 * 24 * 3600;
+
+  it('purges published events past their retention, never unpublished ones', async () => {
+    const { db } = harness();
+    await publishedAndAgedBut('stock.created');
     // As if the broker had acknowledged store.created but not product.created (nor what follows).
     await db.schemaOwner().query(
       `UPDATE event_log_published SET through_sequence =
            (SELECT sequence - 1 FROM outbox_events WHERE event_type = 'product.created')`,
     );
-    expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(1);
-    const left = await db
-      .schemaOwner()
-      .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY position');
-    expect(left.rows.map((row) => row.event_type)).toEqual(['product.created', 'stock.created']);
+    expect(await purgePublishedEvents(db.schemaOwner(), RETENTION_SECONDS, 1_000)).toBe(1);
+    expect(await eventTypesLeft()).toEqual(['product.created', 'stock.created']);
   });
 
   it('purges the log as a prefix: an event inside its retention keeps every later one', async () => {
     const { db } = harness();
-    await stocked(1);
-    await untilPublished();
-    // product.created is young; store.created before it and stock.created after it are old.
-    await db
-      .schemaOwner()
-      .query(
-        `UPDATE outbox_events SET created_at = now() - interval '40 days' WHERE event_type <> 'product.created'`,
-      );
-    expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(1);
-    const left = await db
-      .schemaOwner()
-      .query<{ event_type: string }>('SELECT event_type FROM outbox_events ORDER BY sequence');
-    expect(left.rows.map((row) => row.event_type)).toEqual(['product.created', 'stock.created']);
+    // store.created before product.created and stock.created after it are old.
+    await publishedAndAgedBut('product.created');
+    expect(await purgePublishedEvents(db.schemaOwner(), RETENTION_SECONDS, 1_000)).toBe(1);
+    expect(await eventTypesLeft()).toEqual(['product.created', 'stock.created']);
     await db.schemaOwner().query(`UPDATE outbox_events SET created_at = now() - interval '40 days'`);
-    expect(await purgePublishedEvents(db.schemaOwner(), 30 * 24 * 3600, 1_000)).toBe(2);
+    expect(await purgePublishedEvents(db.schemaOwner(), RETENTION_SECONDS, 1_000)).toBe(2);
+    expect(await eventTypesLeft()).toEqual([]);
   });
 
   it('never moves the publish watermark back: a late acknowledgement cannot undo a later one', async () => {

@@ -38,6 +38,14 @@ export interface OutboxRelayOptions {
    * latency. A commit on a quiet system is sequenced at once.
    */
   sequenceIntervalMinMs?: number;
+  /**
+   * The publish watermark is written at most this often (0: after every acknowledged batch). Each
+   * write is a commit, a WAL flush the writers' commits queue behind, and under load the publisher
+   * acknowledges a batch every few milliseconds. What a later write would have recorded is only
+   * ever published again by the next lease holder (at least once, absorbed by message ids and the
+   * consumers' inbox); stopping writes the last one.
+   */
+  watermarkIntervalMinMs?: number;
   /** A publish the broker has not acknowledged by then counts as failed. */
   publishTimeoutMs: number;
   /**
@@ -75,14 +83,6 @@ const LOCK_BUSY_RETRY_MS = 50;
 const LEASE_RETRY_MS = 1_000;
 /** Events sequenced here and kept for the publisher; past this, it reads them back instead. */
 const HANDED_OFF_MAX = 10_000;
-/**
- * The publish watermark is written at most this often. Each write is a commit, a WAL flush the
- * writers' commits queue behind; under load the publisher acknowledges a batch every few
- * milliseconds. What a later write would have recorded is only ever published again by the next
- * lease holder (at least once, absorbed by message ids and the consumers' inbox), and stopping
- * writes the last one.
- */
-const WATERMARK_WRITE_INTERVAL_MIN_MS = 100;
 
 /** The publisher's right to publish, and what it knows the broker acknowledged. */
 interface PublisherLease {
@@ -115,9 +115,7 @@ export class OutboxRelay {
    * Writes the watermark behind the publisher, one write at a time with the latest value, so that
    * the next batch goes to the broker without waiting for the database.
    */
-  readonly #watermarkWriter = new CoalescingRunner(() => this.#writeWatermark(), {
-    intervalMinMs: WATERMARK_WRITE_INTERVAL_MIN_MS,
-  });
+  readonly #watermarkWriter: CoalescingRunner;
   #retryTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -143,6 +141,9 @@ export class OutboxRelay {
   ) {
     this.#sequencer = new CoalescingRunner(() => this.#sequenceStep(), {
       intervalMinMs: options.sequenceIntervalMinMs ?? 0,
+    });
+    this.#watermarkWriter = new CoalescingRunner(() => this.#writeWatermark(), {
+      intervalMinMs: options.watermarkIntervalMinMs ?? 0,
     });
     this.#backoffFactory = new ExponentialBackoff({
       initialDelay: BROKER_POLICY.retryDelayMinMs,

@@ -200,11 +200,12 @@ export async function purgePublishedEvents(
         WHERE sequence <= (SELECT through_sequence FROM event_log_published)
         ORDER BY sequence LIMIT $2
      ), retained_from AS (
-       SELECT min(sequence) AS sequence FROM oldest WHERE created_at >= now() - make_interval(secs => $1)
+       SELECT coalesce(min(sequence) FILTER (WHERE created_at >= now() - make_interval(secs => $1)),
+                       max(sequence) + 1) AS sequence
+         FROM oldest
      )
-     DELETE FROM outbox_events WHERE position IN (
-       SELECT position FROM oldest
-        WHERE (SELECT sequence FROM retained_from) IS NULL OR sequence < (SELECT sequence FROM retained_from))`,
+     DELETE FROM outbox_events
+      WHERE position IN (SELECT position FROM oldest WHERE sequence < (SELECT sequence FROM retained_from))`,
     [olderThanSeconds, batchSizeMax],
   );
   return result.rowCount;
