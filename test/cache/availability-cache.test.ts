@@ -34,8 +34,18 @@ if (!sharedRedis && process.env['OMNISTOCK_REQUIRE_SERVICES'] === '1') {
 }
 if (!sharedRedis) process.stdout.write(`\nSKIPPED: Redis cache tests — no server at ${SHARED_REDIS_URL}\n`);
 
+/**
+ * The view, read twice: the first read may load it, the second is answered from what this instance
+ * holds (serialized once per held view), and both must say the same.
+ */
 async function availability(app: TestApp, productId: string) {
-  return (await app.request('GET', `/api/v1/products/${productId}/availability`, { key: null })).body;
+  const url = `/api/v1/products/${productId}/availability`;
+  const first = await app.request('GET', url, { key: null });
+  const held = await app.request('GET', url, { key: null });
+  expect(held.status).toBe(200);
+  expect(held.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(held.body).toEqual(first.body);
+  return held.body;
 }
 
 describeOnEachDatabase('availability cache (in-process LRU)', (harness) => {

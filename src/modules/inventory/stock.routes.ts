@@ -15,6 +15,7 @@ import {
   PageQuery,
   toPage,
 } from '../../platform/http/pagination.js';
+import { sendSerializedOnce } from '../../platform/http/serialized-once.js';
 import { ProductId, StoreId } from '../catalog/index.js';
 import {
   LevelAvailability,
@@ -262,6 +263,8 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
       },
     );
 
+    // The hot read answers the same held view to many customers: serialized once per view.
+    const sendHeldAvailability = sendSerializedOnce();
     api.get(
       '/products/:productId/availability',
       {
@@ -278,7 +281,10 @@ export function stockRoutes(stock: StockService): FastifyPluginAsyncTypebox {
         const { tenantId } = request.context;
         const { productId } = request.params;
         const held = stock.cachedProductAvailability(tenantId, productId);
-        if (held !== undefined) return held;
+        if (held !== undefined) {
+          sendHeldAvailability(reply, held);
+          return;
+        }
         return stock.productAvailability(tenantId, productId).then((read) => {
           // RFC 9211: the client learns the answer is the last one known, not a current one.
           if (read.stale) {
