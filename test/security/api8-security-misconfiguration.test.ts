@@ -7,6 +7,16 @@ import {
   type TestApp,
 } from '../support/test-app.js';
 
+/** helmet's headers for HTML documents, which an API's JSON answers leave out (ADR 0037). */
+const DOCUMENT_ONLY_HEADERS = [
+  'cross-origin-opener-policy',
+  'origin-agent-cluster',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+];
+
 /** OWASP API8:2023 Security Misconfiguration: secure headers, CORS, error bodies, methods, docs. */
 
 const ALLOWED_ORIGIN = 'https://shop.example.com';
@@ -22,6 +32,9 @@ describeOnEachDatabase(
       expect(response.headers['x-frame-options']).toBe('DENY');
       expect(response.headers['strict-transport-security']).toMatch(/max-age=\d+; includeSubDomains/);
       expect(response.headers['referrer-policy']).toBe('no-referrer');
+      expect(response.headers['cross-origin-resource-policy']).toBe('same-origin');
+      // Headers that govern documents only are left to the one page the server answers (/docs).
+      for (const name of DOCUMENT_ONLY_HEADERS) expect(response.headers[name], name).toBeUndefined();
       expect(response.headers['x-powered-by']).toBeUndefined();
       expect(response.headers.server).toBeUndefined();
       // Errors and unknown routes carry them too.
@@ -114,6 +127,7 @@ describeOnEachDatabase(
       expect(ui.status).toBe(200);
       expect(ui.headers['content-security-policy']).not.toContain("default-src 'none'");
       expect(ui.headers['x-frame-options']).toBe('DENY');
+      for (const name of DOCUMENT_ONLY_HEADERS) expect(ui.headers[name], name).toBeDefined();
     });
   },
   { corsAllowedOrigins: [ALLOWED_ORIGIN] },

@@ -11,7 +11,7 @@ import helmet from 'helmet';
 import { registerErrorHandling } from './error-handler.js';
 import { documentAccess, SECURITY_SCHEMES } from './openapi.js';
 import { RATE_LIMIT_EXEMPT_ROUTES } from './rate-limit.js';
-import { registerRouteOf } from './route-of.js';
+import { registerRouteOf, routeOf } from './route-of.js';
 
 export interface HttpServerOptions {
   logger: FastifyBaseLogger;
@@ -34,11 +34,11 @@ const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
 const HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600;
 
 /**
- * helmet's security headers for our options. They are the same for every response, so they are
- * computed once, by helmet itself, and set with one call per request: running helmet's middleware
- * chain on every request cost more than a cached read.
+ * helmet's security headers for our options, as a document (an HTML page) needs them. They are the
+ * same for every response, so they are computed once, by helmet itself, and set with one call per
+ * request: running helmet's middleware chain on every request cost more than a cached read.
  */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = headersSetBy(
+const DOCUMENT_SECURITY_HEADERS: Readonly<Record<string, string>> = headersSetBy(
   helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -49,6 +49,36 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = headersSetBy(
     frameguard: { action: 'deny' },
   }),
 );
+
+/**
+ * The ones a browser heeds on a JSON answer: OWASP's REST Security Cheat Sheet's set (no script may
+ * run or load, no framing, no sniffing, HTTPS only, no referrer) and CORP, which keeps other sites
+ * from reading an answer as a no-cors subresource. The rest of helmet's set governs documents
+ * (opener isolation, origin-keyed agent clusters, DNS prefetching of their links, legacy XSS
+ * filters, IE's download prompt, Flash policy files): on an API they are bytes and header
+ * validations on every answer and protect nothing. ADR 0037.
+ */
+const API_SECURITY_HEADERS: Readonly<Record<string, string>> = pick(DOCUMENT_SECURITY_HEADERS, [
+  'content-security-policy',
+  'cross-origin-resource-policy',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-frame-options',
+]);
+
+/** Where the server answers HTML: the OpenAPI UI. */
+const DOCUMENT_ROUTE_PREFIX = '/docs';
+
+function pick(headers: Readonly<Record<string, string>>, names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    names.map((name) => {
+      const value = headers[name];
+      if (value === undefined) throw new Error(`helmet no longer sets ${name}`);
+      return [name, value];
+    }),
+  );
+}
 
 function headersSetBy(middleware: ReturnType<typeof helmet>): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -174,7 +204,8 @@ export async function createHttpServer(options: HttpServerOptions) {
   // the microtask queue on every request.
   server.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', String(request.id));
-    reply.headers(SECURITY_HEADERS);
+    const document = routeOf(request).url?.startsWith(DOCUMENT_ROUTE_PREFIX) === true;
+    reply.headers(document ? DOCUMENT_SECURITY_HEADERS : API_SECURITY_HEADERS);
     done();
   });
   // Without an allowed origin no browser may call cross-origin: no preflight answered, no CORS
