@@ -125,8 +125,8 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       await owner.query(`CREATE TRIGGER watermark_written AFTER UPDATE ON event_log_published
           FOR EACH ROW EXECUTE FUNCTION record_watermark_write()`);
       const writes = async () =>
-        (await owner.query<{ through_sequence: number }>('SELECT through_sequence FROM watermark_writes'))
-          .rows.length;
+        (await owner.query<{ count: number }>('SELECT count(*)::int AS count FROM watermark_writes')).rows[0]
+          ?.count;
       const watermark = async () =>
         (
           await owner.query<{ through: number; head: number }>(

@@ -7,6 +7,8 @@ import {
   type TestApp,
 } from '../support/test-app.js';
 
+/** OWASP API8:2023 Security Misconfiguration: secure headers, CORS, error bodies, methods, docs. */
+
 /** helmet's headers for HTML documents, which an API's JSON answers leave out (ADR 0037). */
 const DOCUMENT_ONLY_HEADERS = [
   'cross-origin-opener-policy',
@@ -16,8 +18,6 @@ const DOCUMENT_ONLY_HEADERS = [
   'x-permitted-cross-domain-policies',
   'x-xss-protection',
 ];
-
-/** OWASP API8:2023 Security Misconfiguration: secure headers, CORS, error bodies, methods, docs. */
 
 const ALLOWED_ORIGIN = 'https://shop.example.com';
 

@@ -18,7 +18,7 @@ export function sendSerializedOnce(): SendSerializedOnce {
     let body = serialized.get(value);
     if (body === undefined) {
       const json = reply.serialize(value);
-      body = typeof json === 'string' ? Buffer.from(json) : Buffer.from(json as ArrayBuffer);
+      body = typeof json === 'string' ? Buffer.from(json) : Buffer.from(new Uint8Array(json));
       serialized.set(value, body);
     }
     reply.type(JSON_CONTENT_TYPE).send(body);

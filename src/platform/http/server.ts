@@ -11,7 +11,7 @@ import helmet from 'helmet';
 import { registerErrorHandling } from './error-handler.js';
 import { documentAccess, SECURITY_SCHEMES } from './openapi.js';
 import { RATE_LIMIT_EXEMPT_ROUTES } from './rate-limit.js';
-import { registerRouteOf, routeOf } from './route-of.js';
+import { registerRouteOf } from './route-of.js';
 
 export interface HttpServerOptions {
   logger: FastifyBaseLogger;
@@ -66,9 +66,6 @@ const API_SECURITY_HEADERS: Readonly<Record<string, string>> = pick(DOCUMENT_SEC
   'x-content-type-options',
   'x-frame-options',
 ]);
-
-/** Where the server answers HTML: the OpenAPI UI. */
-const DOCUMENT_ROUTE_PREFIX = '/docs';
 
 function pick(headers: Readonly<Record<string, string>>, names: readonly string[]): Record<string, string> {
   return Object.fromEntries(
@@ -204,8 +201,7 @@ export async function createHttpServer(options: HttpServerOptions) {
   // the microtask queue on every request.
   server.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', String(request.id));
-    const document = routeOf(request).url?.startsWith(DOCUMENT_ROUTE_PREFIX) === true;
-    reply.headers(document ? DOCUMENT_SECURITY_HEADERS : API_SECURITY_HEADERS);
+    reply.headers(API_SECURITY_HEADERS);
     done();
   });
   // Without an allowed origin no browser may call cross-origin: no preflight answered, no CORS
@@ -237,8 +233,16 @@ export async function createHttpServer(options: HttpServerOptions) {
       },
     },
   });
-  // The UI's own pages need scripts and styles from this origin; the API's CSP stays 'none'.
-  await server.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The UI's pages are the server's only documents: helmet's whole set, added in the UI's own
+  // plugin scope so that no API request pays for the choice. They need scripts and styles from
+  // this origin, so the UI sets its own CSP; the API's stays 'none'.
+  await server.register(async (documents) => {
+    documents.addHook('onRequest', (_request, reply, done) => {
+      reply.headers(DOCUMENT_SECURITY_HEADERS);
+      done();
+    });
+    await documents.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  });
   server.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
     server.swagger(),
   );
