@@ -7,8 +7,14 @@ import { round } from './stats.js';
 
 /** Each measured load, in seconds: long enough for a stable p99, short enough for the whole run to stay under 10 min. */
 export const LOAD_SECONDS = Number(process.env['BENCH_DURATION_SECONDS'] ?? 10);
-/** Unmeasured load before it: JIT, pool connections and caches. */
-export const WARM_UP_SECONDS = 2;
+/**
+ * Unmeasured load before it: JIT, pool connections and caches. Five seconds because V8 compiles the
+ * hot code on background threads that share the machine's two cores with everything measured: a
+ * fresh service's compiler threads took 23 % of a core in the load's first 2-4 s, 12 % in 4-6 s, and
+ * under 10 % from then on (reserve-hot, per-thread CPU from /proc). A shorter warm-up measures the
+ * compiler as much as the service.
+ */
+export const WARM_UP_SECONDS = Number(process.env['BENCH_WARM_UP_SECONDS'] ?? 5);
 /** Concurrent clients of every unpaced load, HTTP and SQL alike: the 64. */
 export const CLIENTS = 64;
 
