@@ -5,14 +5,14 @@ import { newId } from '../../src/platform/ids.js';
 import type { BrokerUrls } from '../support/broker-servers.js';
 import type { DatabaseKind } from '../support/database.js';
 import { runLoad } from '../support/load.js';
-import { loadJob } from '../support/scenario.js';
+import { loadJob, numberFromEnvironment } from '../support/scenario.js';
 import { BENCH_ADMIN_KEY, call } from '../support/service.js';
 import { startServiceProcess } from '../support/service-process.js';
 import { atRate, type LatencySummary, round, summarise, waitUntil } from '../support/stats.js';
 import { benchDatabase } from '../support/template.js';
 
 /** The load: changes per second, for this long, per broker. */
-const CHANGES_PER_SECOND = Number(process.env['BENCH_CHANGES_PER_SECOND'] ?? 200);
+const CHANGES_PER_SECOND = numberFromEnvironment('BENCH_CHANGES_PER_SECOND', 200, 1);
 const DURATION_MS = 8_000;
 const DURATION_SECONDS = DURATION_MS / 1000;
 /**

@@ -5,8 +5,22 @@ import { BENCH_ADMIN_KEY } from './service.js';
 import type { SqlLoadRun } from './sql-load-protocol.js';
 import { round } from './stats.js';
 
+/**
+ * A number of the bench's environment, or `fallback` when unset. A value that is not a number at
+ * least `minimum` stops the bench at once, rather than running loads of NaN seconds.
+ */
+export function numberFromEnvironment(name: string, fallback: number, minimum: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < minimum) {
+    throw new Error(`${name} must be a number of at least ${minimum}, got "${raw}"`);
+  }
+  return value;
+}
+
 /** Each measured load, in seconds: long enough for a stable p99, short enough for the whole run to stay under 10 min. */
-export const LOAD_SECONDS = Number(process.env['BENCH_DURATION_SECONDS'] ?? 10);
+export const LOAD_SECONDS = numberFromEnvironment('BENCH_DURATION_SECONDS', 10, 1);
 /**
  * Unmeasured load before it: JIT, pool connections and caches. Five seconds because V8 compiles the
  * hot code on background threads that share the machine's two cores with everything measured: a
@@ -14,7 +28,7 @@ export const LOAD_SECONDS = Number(process.env['BENCH_DURATION_SECONDS'] ?? 10);
  * under 10 % from then on (reserve-hot, per-thread CPU from /proc). A shorter warm-up measures the
  * compiler as much as the service.
  */
-export const WARM_UP_SECONDS = Number(process.env['BENCH_WARM_UP_SECONDS'] ?? 5);
+export const WARM_UP_SECONDS = numberFromEnvironment('BENCH_WARM_UP_SECONDS', 5, 0);
 /** Concurrent clients of every unpaced load, HTTP and SQL alike: the issue's 64. */
 export const CLIENTS = 64;
 
