@@ -24,9 +24,9 @@ export const LOAD_SECONDS = numberFromEnvironment('BENCH_DURATION_SECONDS', 10, 
 /**
  * Unmeasured load before it: JIT, pool connections and caches. Five seconds because V8 compiles the
  * hot code on background threads that share the machine's two cores with everything measured: a
- * fresh service's compiler threads took 23 % of a core in the load's first 2-4 s, 12 % in 4-6 s, and
- * under 10 % from then on (reserve-hot, per-thread CPU from /proc). A shorter warm-up measures the
- * compiler as much as the service.
+ * fresh service's other threads took 27 % and 23 % of a core in the load's first 4 s, 12 % in the
+ * next two, and under 10 % from then on (reserve-hot, per-thread CPU from /proc). A shorter
+ * warm-up measures the compiler as much as the service.
  */
 export const WARM_UP_SECONDS = numberFromEnvironment('BENCH_WARM_UP_SECONDS', 5, 0);
 /** Concurrent clients of every unpaced load, HTTP and SQL alike: the 64. */
