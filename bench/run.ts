@@ -9,6 +9,7 @@ import { reserveHot } from './scenarios/reserve-hot.js';
 import { reserveSpread } from './scenarios/reserve-spread.js';
 import { startBenchBrokers } from './support/broker-servers.js';
 import { availableDatabases, type DatabaseKind } from './support/database.js';
+import { releaseEverythingHeld } from './support/interrupt-cleanup.js';
 import { printEventTables, printResults } from './support/report.js';
 import type { ScenarioResult } from './support/scenario.js';
 import { round } from './support/stats.js';
@@ -138,12 +139,32 @@ async function main(): Promise<void> {
   process.stdout.write(`total: ${totalSeconds} s\nreport: ${file}\n`);
 }
 
+// Interrupted, the run lets go of what it holds as a finished one does: its processes and broker
+// servers stop, and its databases (on PostgreSQL, databases on the server) are dropped.
+let interrupted = false;
+for (const [signal, exitCode] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    process.stderr.write(`bench: ${signal}: stopping its processes and dropping its databases\n`);
+    void releaseEverythingHeld().finally(() => process.exit(exitCode));
+  });
+}
+
 main().then(
-  () => process.exit(0),
+  // Interrupted at the very end, the run still waits for its release before it exits.
+  async () => {
+    if (interrupted) await releaseEverythingHeld();
+    process.exit(0);
+  },
   async (error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
-    // The templates are databases on the server: a failed run must not leave them behind.
-    await dropTemplates().catch(() => {});
+    // After an interrupt the run fails for the processes it killed: that is no error to report.
+    if (!interrupted)
+      process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+    // The databases are on the server, the processes and brokers outlive the run: none may stay.
+    await releaseEverythingHeld();
     process.exit(1);
   },
 );

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { killOnInterrupt } from './interrupt-cleanup.js';
 import { freePort } from './service-process.js';
 
 const HERE = import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname);
@@ -19,6 +20,7 @@ export async function startBareRoute(): Promise<BareRoute> {
     ['--import', 'tsx', path.join(HERE, '../processes/bare-route.server.ts')],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env['PATH'], PORT: String(port) } },
   );
+  killOnInterrupt(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;

@@ -10,6 +10,7 @@ import {
   RABBITMQ_SERVER,
   rabbitmqNode,
 } from '../../test/support/broker-servers.js';
+import { releaseOnInterrupt } from './interrupt-cleanup.js';
 
 /** The broker URLs the event scenarios run against, by name; `memory` is the in-process broker. */
 export type BrokerUrls = Readonly<Record<string, string | undefined>>;
@@ -41,6 +42,8 @@ export async function startBenchBrokers(wanted: readonly string[] | undefined): 
     path.join(existsSync(MEMORY_FILE_SYSTEM) ? MEMORY_FILE_SYSTEM : tmpdir(), 'omnistock-bench-brokers-'),
   );
   const started: ServerProcess[] = [];
+  // An interrupted run stops the servers and removes their storage as a finished one does.
+  const forget = releaseOnInterrupt(() => stop());
   const own = async (make: () => Promise<OwnBrokerServer>, readyTimeoutMs: number): Promise<string> => {
     const { url, server } = await make();
     started.push(server);
@@ -48,6 +51,7 @@ export async function startBenchBrokers(wanted: readonly string[] | undefined): 
     return url;
   };
   const stop = async () => {
+    forget();
     await Promise.all(started.map((server) => server.stop('SIGTERM')));
     await rm(base, { recursive: true, force: true });
   };

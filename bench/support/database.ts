@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { releaseOnInterrupt } from './interrupt-cleanup.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -39,8 +40,23 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-/** An empty database; `from` makes it a copy of that one instead (which nothing may have open). */
+/**
+ * An empty database; `from` makes it a copy of that one instead (which nothing may have open).
+ * Dropped if the run is interrupted first: on PostgreSQL it is a database on the server.
+ */
 export async function createBenchDatabase(kind: DatabaseKind, from?: BenchDatabase): Promise<BenchDatabase> {
+  const database = await createDatabase(kind, from);
+  const forget = releaseOnInterrupt(() => database.drop());
+  return {
+    ...database,
+    async drop() {
+      forget();
+      await database.drop();
+    },
+  };
+}
+
+async function createDatabase(kind: DatabaseKind, from?: BenchDatabase): Promise<BenchDatabase> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'omnistock-bench-'));
   if (from !== undefined && kind === 'pglite') await cp(from.dataDir, dataDir, { recursive: true });
   const pgliteDir = path.join(dataDir, 'pglite');

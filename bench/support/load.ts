@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
+import { killOnInterrupt } from './interrupt-cleanup.js';
 import type { LoadJob, LoadRun, WorkerMessage } from './load-protocol.js';
 import { type ProcessUsage, sampleProcess } from './process-sampler.js';
 
@@ -31,6 +32,7 @@ export function runLoad(
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  killOnInterrupt(worker);
   const limitMs = (job.warm_up_seconds + job.duration_seconds) * 1000 + WORKER_GRACE_MS;
   return new Promise<MeasuredLoad>((resolve, reject) => {
     let sampler: ReturnType<typeof sampleProcess> | undefined;

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { generateSecretKey } from '../../src/platform/security/secret-box.js';
 import { type BenchDatabase, createBenchDatabase, type DatabaseKind } from './database.js';
+import { killOnInterrupt } from './interrupt-cleanup.js';
 import { BENCH_ADMIN_KEY } from './service.js';
 
 export interface ServiceProcess {
@@ -89,6 +90,7 @@ export async function startServiceProcess(
       ),
     },
   });
+  killOnInterrupt(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;

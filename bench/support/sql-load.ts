@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
+import { killOnInterrupt } from './interrupt-cleanup.js';
 import type { SqlLoadJob, SqlLoadRun, SqlWorkerMessage } from './sql-load-protocol.js';
 
 const HERE = import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname);
@@ -11,6 +12,7 @@ export function runSqlLoad(job: SqlLoadJob): Promise<SqlLoadRun> {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  killOnInterrupt(worker);
   const limitMs = (job.warm_up_seconds + job.duration_seconds) * 1000 + WORKER_GRACE_MS;
   return new Promise<SqlLoadRun>((resolve, reject) => {
     let settled = false;
