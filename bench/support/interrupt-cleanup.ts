@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 
 /** A release of something the run holds: a process, a database, a server. */
-export type Release = () => Promise<unknown> | unknown;
+type Release = () => Promise<unknown> | unknown;
 
 /** What the run holds now, in the order it was taken. */
 const held = new Set<Release>();
@@ -18,16 +18,18 @@ export function releaseOnInterrupt(release: Release): () => void {
   };
 }
 
+/** The release under way: an interrupt's, which the failure its killed processes cause also awaits. */
 let releasing: Promise<void> | undefined;
 
 /**
  * Releases everything held, the last taken first (a service before the database it runs on), one
- * at a time, until nothing is; a release that fails does not stop the others. Every caller waits
- * for the same release: an interrupt's, and the failure its killed processes cause in the run.
+ * at a time, until nothing is: what is taken meanwhile goes too. A release that fails does not stop
+ * the others. Callers while it is under way wait for the same one.
  */
 export function releaseEverythingHeld(): Promise<void> {
   releasing ??= (async () => {
-    for (let last = [...held].at(-1); last !== undefined; last = [...held].at(-1)) {
+    while (held.size > 0) {
+      const last = [...held].at(-1) as Release;
       held.delete(last);
       try {
         await last();
@@ -35,7 +37,9 @@ export function releaseEverythingHeld(): Promise<void> {
         // Best effort: the run is ending either way.
       }
     }
-  })();
+  })().finally(() => {
+    releasing = undefined;
+  });
   return releasing;
 }
 
