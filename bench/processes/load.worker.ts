@@ -125,7 +125,7 @@ function requestsFor(profile: LoadProfile, apiKey: string): autocannon.Request[]
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** What a load keeps of each measured answer, and the LoadRun it makes of them. */
-function answerLog() {
+function answerLog(keepSamples: boolean) {
   const latencies: number[] = [];
   const latencies2xx: number[] = [];
   const statusCounts: Record<string, number> = {};
@@ -156,6 +156,7 @@ function answerLog() {
         timeouts: failures.timeouts,
         last_2xx_at_ms: last2xxAtMs === undefined ? undefined : Math.round(last2xxAtMs),
         first_409_at_ms: first409AtMs === undefined ? undefined : Math.round(first409AtMs),
+        ...(keepSamples ? { samples_ms: { all: latencies, ok: latencies2xx } } : {}),
       };
     },
   };
@@ -168,7 +169,7 @@ function run(
   durationSeconds: number,
   measured: boolean,
 ): Promise<LoadRun> {
-  const answers = answerLog();
+  const answers = answerLog(measured && job.keep_samples === true);
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -213,7 +214,7 @@ async function paced(
   const onResponse = template.onResponse as
     | ((status: number, body: string, context: object) => void)
     | undefined;
-  const answers = answerLog();
+  const answers = answerLog(measured && job.keep_samples === true);
   const failures = { socketErrors: 0, timeouts: 0 };
   /** Requests not answered yet, each with what gives it up. */
   const unanswered = new Set<() => void>();

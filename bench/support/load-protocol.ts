@@ -40,6 +40,8 @@ export interface LoadJob {
    */
   pacing?: 'uniform';
   profile: LoadProfile;
+  /** Send every measured latency back with the run, so that runs in slices can be merged exactly. */
+  keep_samples?: boolean;
 }
 
 export interface LoadRun {
@@ -59,6 +61,8 @@ export interface LoadRun {
   last_2xx_at_ms: number | undefined;
   /** Milliseconds from the start of the measured load to the first 409. */
   first_409_at_ms: number | undefined;
+  /** Every measured latency, of all answers and of the 2xx alone: only when the job kept them. */
+  samples_ms?: { all: number[]; ok: number[] };
 }
 
 export type WorkerMessage =

@@ -62,6 +62,14 @@ export interface ScenarioResult {
   /** The seed design's pessimistic reservation transaction on the same database (reserve-hot --baseline). */
   baseline?: SqlLoadRun;
   ratios: Record<string, number>;
+  /** When the figure and its ceiling were measured in alternating slices: each slice's rate. */
+  interleaved?: {
+    slice_seconds: number;
+    figure_rates: number[];
+    ceiling_rates: number[];
+    figure_p99_ms: number[];
+    ceiling_p99_ms: number[];
+  };
   checks?: Record<string, unknown>;
   targets: Target[];
 }
