@@ -24,7 +24,9 @@ vi.mock('./load.js', async (importOriginal) => ({
   }),
 }));
 
-const { mergeRuns, mergeUsage, runInterleaved, sliceSchedule } = await import('./interleave.js');
+const { mergeRuns, mergeUsage, runInterleaved, sliceSchedule, sliceSeconds } = await import(
+  './interleave.js'
+);
 const { runLoad } = await vi.importActual<typeof import('./load.js')>('./load.js');
 
 function slicedRun(latencies: number[], seconds: number, failures = 0): LoadRun {
@@ -75,6 +77,12 @@ describe('interleaved loads', () => {
   it('alternate which target goes first in each round', () => {
     expect(sliceSchedule(4)).toEqual([0, 1, 1, 0, 0, 1, 1, 0]);
     expect(sliceSchedule(1)).toEqual([0, 1]);
+  });
+
+  it('last whole seconds, as the load generator keeps them', () => {
+    expect(sliceSeconds(10, 4)).toBe(3);
+    expect(sliceSeconds(8, 4)).toBe(2);
+    expect(sliceSeconds(2, 4)).toBe(1);
   });
 
   it('warm both targets up first, then run every slice alike, and merge each target’s slices', async () => {

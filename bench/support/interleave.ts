@@ -26,6 +26,14 @@ export interface InterleavedLoad extends MeasuredLoad {
 }
 
 /**
+ * A slice's length: the target's duration shared out, in whole seconds, since autocannon looks at
+ * its clock once a second and a 2.5 s load ran for 3.
+ */
+export function sliceSeconds(durationSeconds: number, rounds: number): number {
+  return Math.max(1, Math.round(durationSeconds / rounds));
+}
+
+/**
  * The order of the slices, as target indexes: A B, B A, A B, … Each round holds one slice of each,
  * and the rounds alternate which goes first, so that a drift of the machine's speed over the run
  * weighs on both targets alike instead of on whichever ran second.
@@ -60,7 +68,7 @@ export async function runInterleaved(
         {
           ...job,
           warm_up_seconds: SLICE_LEAD_IN_SECONDS,
-          duration_seconds: job.duration_seconds / rounds,
+          duration_seconds: sliceSeconds(job.duration_seconds, rounds),
           keep_samples: true,
         },
         pid,
