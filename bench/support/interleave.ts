@@ -12,7 +12,7 @@ export const INTERLEAVED_SLICES = 4;
 const SLICE_LEAD_IN_SECONDS = 1;
 
 export interface InterleavedTarget {
-  /** The target's whole load: its warm-up runs before its first slice, its duration is shared out. */
+  /** The target's whole load: its warm-up runs before any slice, its duration is shared out. */
   job: LoadJob;
   /** The process to sample while the target's slices run. */
   pid: number;
