@@ -88,7 +88,7 @@ describe('interleaved loads', () => {
   it('warm both targets up first, then run every slice alike, and merge each target’s slices', async () => {
     const [fast, slow] = await runInterleaved(
       [
-        { job: job('http://127.0.0.1:1/fast'), pid: 1 },
+        { job: job('http://127.0.0.1:1/fast', { warm_up_profile: { kind: 'reserve', levels: [] } }), pid: 1 },
         { job: job('http://127.0.0.1:2/slow', { warm_up_seconds: 0 }), pid: 2 },
       ],
       2,
@@ -106,6 +106,9 @@ describe('interleaved loads', () => {
     );
     expect(launched.slice(1).every((load) => load.keep_samples === true)).toBe(true);
     expect(launched[0]?.keep_samples).toBeUndefined();
+    // The warm-up is the job's own warm-up load; the slices are the measured profile.
+    expect(launched[0]?.profile.kind).toBe('reserve');
+    expect(launched.slice(1).map((load) => load.profile.kind)).toEqual(['bare', 'bare', 'bare', 'bare']);
 
     expect(fast.run.requests).toBe(400);
     expect(fast.run.requests_per_second).toBe(50);
@@ -116,6 +119,16 @@ describe('interleaved loads', () => {
     expect(slow.run.latency.p99_ms).toBe(20);
     expect(slow.target.cpu_percent).toBe(41.5);
     expect(slow.target.peak_rss_mib).toBe(102);
+  });
+
+  it('refuse a paced load, whose figure is a latency at its rate', async () => {
+    await expect(
+      runInterleaved([
+        { job: job('http://127.0.0.1:1/fast', { overall_rate: 100 }), pid: 1 },
+        { job: job('http://127.0.0.1:2/slow'), pid: 2 },
+      ]),
+    ).rejects.toThrow(/no rate/);
+    expect(launched).toEqual([]);
   });
 
   it('merge slices into one run: counts add up, percentiles come from every sample together', () => {

@@ -4,7 +4,7 @@ import type { ProcessUsage } from './process-sampler.js';
 import { round, summarise } from './stats.js';
 
 /** Measured slices per target: enough to cancel a drift, few enough that each slice is seconds long. */
-export const INTERLEAVED_SLICES = 4;
+const INTERLEAVED_SLICES = 4;
 /**
  * Unmeasured load before every slice: each slice is a new load worker, whose own code is cold and
  * whose connections are new, and latency is timed on its side.
@@ -50,16 +50,27 @@ export function sliceSchedule(rounds: number): Array<0 | 1> {
  * speed drifts by 2× within the hour, a figure and its ceiling measured a minute apart can be
  * measured at different speeds, and their ratio then says more about the machine than about the
  * service. Both targets must be running throughout. Each target's warm-up runs first; then each
- * slice is a load worker of its own, a short lead-in and the measured part.
+ * slice is a load worker of its own, a short lead-in and the measured part. For loads as fast as
+ * the targets answer: a paced load's figure is its latency at a rate, which needs no ceiling.
  */
 export async function runInterleaved(
   targets: readonly [InterleavedTarget, InterleavedTarget],
   rounds = INTERLEAVED_SLICES,
 ): Promise<[InterleavedLoad, InterleavedLoad]> {
+  if (targets.some(({ job }) => job.overall_rate !== undefined))
+    throw new Error('interleaved loads run as fast as their targets answer: no rate');
   // The warm-ups first, each a load of its own: every measured slice then starts alike.
   for (const { job, pid } of targets)
     if (job.warm_up_seconds > 0)
-      await runLoad({ ...job, warm_up_seconds: 0, duration_seconds: job.warm_up_seconds }, pid);
+      await runLoad(
+        {
+          ...job,
+          profile: job.warm_up_profile ?? job.profile,
+          warm_up_seconds: 0,
+          duration_seconds: job.warm_up_seconds,
+        },
+        pid,
+      );
   const measured: [MeasuredLoad[], MeasuredLoad[]] = [[], []];
   for (const index of sliceSchedule(rounds)) {
     const { job, pid } = targets[index];
