@@ -1,7 +1,14 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
-import type { Level, LoadJob, LoadProfile, LoadRun, WorkerMessage } from '../support/load-protocol.js';
-import { atRate, round, summarise } from '../support/stats.js';
+import {
+  type Level,
+  type LoadJob,
+  type LoadProfile,
+  type LoadRun,
+  loadRunOf,
+  type WorkerMessage,
+} from '../support/load-protocol.js';
+import { atRate } from '../support/stats.js';
 
 /**
  * The load generator, in a process of its own (`node --import tsx bench/processes/load.worker.ts`,
@@ -143,21 +150,16 @@ function answerLog(keepSamples: boolean) {
       } else if (status === 409 && first409AtMs === undefined) first409AtMs = at;
     },
     run(failures: { socketErrors: number; timeouts: number }): LoadRun {
-      const seconds = (performance.now() - startedAt) / 1000;
-      return {
-        requests: latencies.length,
-        duration_seconds: round(seconds),
-        requests_per_second: Math.round(latencies.length / seconds),
-        latency: summarise(latencies),
-        latency_2xx: summarise(latencies2xx),
+      return loadRunOf({
+        samples_ms: { all: latencies, ok: latencies2xx },
         status_counts: statusCounts,
-        non_2xx: latencies.length - latencies2xx.length,
+        seconds: (performance.now() - startedAt) / 1000,
         socket_errors: failures.socketErrors,
         timeouts: failures.timeouts,
-        last_2xx_at_ms: last2xxAtMs === undefined ? undefined : Math.round(last2xxAtMs),
-        first_409_at_ms: first409AtMs === undefined ? undefined : Math.round(first409AtMs),
-        ...(keepSamples ? { samples_ms: { all: latencies, ok: latencies2xx } } : {}),
-      };
+        last_2xx_at_ms: last2xxAtMs,
+        first_409_at_ms: first409AtMs,
+        keep_samples: keepSamples,
+      });
     },
   };
 }

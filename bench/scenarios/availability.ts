@@ -10,7 +10,6 @@ import {
   type ScenarioResult,
   WARM_UP_SECONDS,
 } from '../support/scenario.js';
-
 import { BENCH_ADMIN_KEY } from '../support/service.js';
 import { startServiceProcess } from '../support/service-process.js';
 import { round } from '../support/stats.js';

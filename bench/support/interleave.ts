@@ -1,7 +1,7 @@
 import { type MeasuredLoad, runLoad } from './load.js';
-import type { LoadJob, LoadRun } from './load-protocol.js';
+import { type LoadJob, type LoadRun, loadRunOf } from './load-protocol.js';
 import type { ProcessUsage } from './process-sampler.js';
-import { round, summarise } from './stats.js';
+import { round } from './stats.js';
 
 /** Measured slices per target: enough to cancel a drift, few enough that each slice is seconds long. */
 const INTERLEAVED_SLICES = 4;
@@ -105,32 +105,24 @@ function merged(slices: readonly MeasuredLoad[]): InterleavedLoad {
  * which belong to one continuous load, are left out.
  */
 export function mergeRuns(runs: readonly LoadRun[]): LoadRun {
-  let all: number[] = [];
-  let ok: number[] = [];
-  const statusCounts: Record<string, number> = {};
-  for (const run of runs) {
+  const samples = runs.map((run) => {
     if (run.samples_ms === undefined) throw new Error('a slice of an interleaved load kept no samples');
-    // concat, not push(...): a slice holds tens of thousands of samples, past an argument list's limit.
-    all = all.concat(run.samples_ms.all);
-    ok = ok.concat(run.samples_ms.ok);
+    return run.samples_ms;
+  });
+  const statusCounts: Record<string, number> = {};
+  for (const run of runs)
     for (const [status, count] of Object.entries(run.status_counts))
       statusCounts[status] = (statusCounts[status] ?? 0) + count;
-  }
   const sum = (field: (run: LoadRun) => number) => runs.reduce((total, run) => total + field(run), 0);
-  const seconds = sum((run) => run.duration_seconds);
-  return {
-    requests: all.length,
-    duration_seconds: round(seconds),
-    requests_per_second: seconds > 0 ? Math.round(all.length / seconds) : 0,
-    latency: summarise(all),
-    latency_2xx: summarise(ok),
+  return loadRunOf({
+    // flatMap, not push(...): a slice holds tens of thousands of samples, past an argument list's limit.
+    samples_ms: { all: samples.flatMap((slice) => slice.all), ok: samples.flatMap((slice) => slice.ok) },
     status_counts: statusCounts,
-    non_2xx: all.length - ok.length,
+    seconds: sum((run) => run.duration_seconds),
     socket_errors: sum((run) => run.socket_errors),
     timeouts: sum((run) => run.timeouts),
-    last_2xx_at_ms: undefined,
-    first_409_at_ms: undefined,
-  };
+    keep_samples: false,
+  });
 }
 
 /** The process over all its slices: CPU weighted by each slice's length, peaks the highest seen. */

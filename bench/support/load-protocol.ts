@@ -1,4 +1,4 @@
-import type { LatencySummary } from './stats.js';
+import { type LatencySummary, round, summarise } from './stats.js';
 
 /** A product × store pair: what a reservation or an adjustment names. */
 export type Level = readonly [productId: string, storeId: string];
@@ -62,7 +62,42 @@ export interface LoadRun {
   /** Milliseconds from the start of the measured load to the first 409. */
   first_409_at_ms: number | undefined;
   /** Every measured latency, of all answers and of the 2xx alone: only when the job kept them. */
-  samples_ms?: { all: number[]; ok: number[] };
+  samples_ms?: { all: readonly number[]; ok: readonly number[] };
+}
+
+/** The measured answers of a load, or of several slices of one, before they are summarised. */
+export interface MeasuredAnswers {
+  /** Latency of every answer, and of the 2xx alone. */
+  samples_ms: { all: readonly number[]; ok: readonly number[] };
+  status_counts: Record<string, number>;
+  seconds: number;
+  socket_errors: number;
+  timeouts: number;
+  last_2xx_at_ms?: number;
+  first_409_at_ms?: number;
+  /** Send the samples back with the run (see LoadJob.keep_samples). */
+  keep_samples: boolean;
+}
+
+/** The one way a LoadRun is made: by a load worker from its answers, or from a load's slices. */
+export function loadRunOf(answers: MeasuredAnswers): LoadRun {
+  const { all, ok } = answers.samples_ms;
+  const roundedOrNone = (milliseconds: number | undefined) =>
+    milliseconds === undefined ? undefined : Math.round(milliseconds);
+  return {
+    requests: all.length,
+    duration_seconds: round(answers.seconds),
+    requests_per_second: answers.seconds > 0 ? Math.round(all.length / answers.seconds) : 0,
+    latency: summarise(all),
+    latency_2xx: summarise(ok),
+    status_counts: answers.status_counts,
+    non_2xx: all.length - ok.length,
+    socket_errors: answers.socket_errors,
+    timeouts: answers.timeouts,
+    last_2xx_at_ms: roundedOrNone(answers.last_2xx_at_ms),
+    first_409_at_ms: roundedOrNone(answers.first_409_at_ms),
+    ...(answers.keep_samples ? { samples_ms: answers.samples_ms } : {}),
+  };
 }
 
 export type WorkerMessage =
