@@ -88,13 +88,20 @@ describe('interleaved loads', () => {
   it('warm both targets up first, then run every slice alike, and merge each target’s slices', async () => {
     const [fast, slow] = await runInterleaved(
       [
-        { job: job('http://127.0.0.1:1/fast', { warm_up_profile: { kind: 'reserve', levels: [] } }), pid: 1 },
-        { job: job('http://127.0.0.1:2/slow', { warm_up_seconds: 0 }), pid: 2 },
+        {
+          job: job('http://127.0.0.1:1/fast', {
+            warm_up_profile: { kind: 'reserve', levels: [] },
+            duration_seconds: 7,
+          }),
+          pid: 1,
+        },
+        { job: job('http://127.0.0.1:2/slow', { warm_up_seconds: 0, duration_seconds: 7 }), pid: 2 },
       ],
       2,
     );
 
-    // One warm-up (the slow target asked for none), then A B B A, each slice half its load's length.
+    // One warm-up (the slow target asked for none), then A B B A, each slice half its load's length
+    // in whole seconds (3.5 s would run for 4: autocannon looks at its clock once a second).
     expect(launched.map((load) => [load.url.slice(-4), load.warm_up_seconds, load.duration_seconds])).toEqual(
       [
         ['fast', 0, 5],
